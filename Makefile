@@ -1,0 +1,31 @@
+# Every target installs what it needs into .venv first (once, and again when the pins change).
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: serve build test regen check clean
+
+$(INSTALLED): requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(INSTALLED)
+
+serve: $(INSTALLED)  ## build, serve on http://127.0.0.1:8000 and rebuild on every change
+	$(VENV)/bin/mkdocs serve
+
+build: $(INSTALLED)  ## strict build into site/: fails on drift, errors and broken links
+	$(VENV)/bin/mkdocs build --strict
+
+test: $(INSTALLED)  ## truths, drift check, doctests and site checks
+	$(PYTHON) -m pytest
+
+regen: $(INSTALLED)  ## rewrite the records after an intended change (all or nothing)
+	$(PYTHON) -m snippets.pipeline regen
+
+check: $(INSTALLED)  ## list every drift without writing anything
+	$(PYTHON) -m snippets.pipeline check
+
+clean:
+	rm -rf site .cache

@@ -1,0 +1,62 @@
+"""MkDocs hook: run the examples, put their outputs on the pages, fail on drift.
+
+Thin on purpose; the logic lives in :mod:`snippets.pipeline` where it is tested.
+"""
+
+import logging
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File
+
+from snippets.pipeline import build, render
+from snippets.pipeline.examples import ExampleError, find_examples, page_modules, sections, module_source
+
+log = logging.getLogger("mkdocs.hooks.examples")
+state = {"serving": False, "outcomes": {}, "shown": set()}
+
+
+def on_startup(command, dirty):
+    state["serving"] = command == "serve"
+
+
+def on_files(files, config):
+    try:
+        outcomes = build.produce()
+    except ExampleError as problem:
+        raise PluginError(str(problem)) from None
+    errors = [o.error for o in outcomes.values() if o.error]
+    if errors and not state["serving"]:
+        raise PluginError("examples failed:\n" + "\n".join(errors))
+    for error in errors:
+        log.error(error)
+    for outcome in outcomes.values():
+        for drift in outcome.drift:
+            log.warning(drift)
+        for figure, svg in zip(outcome.record["figures"], outcome.svgs):
+            uri = render.figure_uri(outcome.example.module, figure["file"])
+            files.append(File.generated(config, uri, content=svg))
+    state["outcomes"], state["shown"] = outcomes, set()
+    return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    modules = page_modules()
+    for line, module, section in render.included_sections(markdown):
+        where = f"docs/{page.file.src_uri}:{line}"
+        if module not in modules:
+            raise PluginError(f"{where}: includes snippets/{module}.py, which does not exist")
+        if section not in sections(module_source(module), f"snippets/{module}.py"):
+            raise PluginError(f"{where}: snippets/{module}.py has no section {section!r}")
+        state["shown"].add(f"{module}:{section}")
+    return render.add_outputs(markdown, state["outcomes"], page.file.src_uri)
+
+
+def on_page_content(html, page, config, files):
+    return render.math_to_mathml(html)
+
+
+def on_post_build(config):
+    for module in page_modules():
+        for example in find_examples(module):
+            if example.id not in state["shown"]:
+                log.warning(f"{example.where}: example {example.id} is shown on no page")

@@ -1,0 +1,31 @@
+"""``python -m snippets.pipeline regen``: rewrite the records after an intended change.
+
+``python -m snippets.pipeline check`` runs every example and lists drift without writing.
+"""
+
+import argparse
+import sys
+
+from .build import produce, regenerate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m snippets.pipeline")
+    parser.add_argument("command", choices=["regen", "check"])
+    parser.add_argument("--workers", type=int, default=None, help="processes to run examples on")
+    arguments = parser.parse_args(argv)
+    if arguments.command == "regen":
+        problems = regenerate(arguments.workers)
+        verdict = "records left untouched" if problems else "records rewritten"
+    else:
+        outcomes = produce(execute=True, workers=arguments.workers).values()
+        problems = [o.error for o in outcomes if o.error] + [d for o in outcomes for d in o.drift]
+        verdict = "drift found" if problems else "every output matches its record"
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(verdict)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

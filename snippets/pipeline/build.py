@@ -1,0 +1,96 @@
+"""Produce every example's output for the site, and check it against its record.
+
+This is the one entry point the MkDocs hook, the tests and ``make regen`` share.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from . import cache
+from .examples import Example, all_examples
+from .execute import run_examples
+from .records import compare, load_records, record_of, recorded_figure, write_records
+
+
+@dataclass
+class Outcome:
+    """One example's output as the page shows it, and how it compares with its record."""
+
+    example: Example
+    record: dict
+    svgs: list[bytes]
+    seconds: float | None = None
+    from_cache: bool = False
+    drift: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def execution_enabled() -> bool:
+    """Whether examples run (default) or the site is built from the records alone.
+
+    >>> os.environ.pop("SNIPPETS_EXECUTE", None); execution_enabled()
+    True
+    """
+    return os.environ.get("SNIPPETS_EXECUTE", "1") != "0"
+
+
+def produce(examples: list[Example] | None = None, execute: bool | None = None,
+            workers: int | None = None, use_cache: bool = True) -> dict[str, Outcome]:
+    """Run (or recall) each example and compare its output with its record.
+
+    With execution off, every outcome is its record and its committed figures.
+
+    >>> outcome = produce(execute=False)["autograd_basics:chain_rule"]
+    >>> outcome.record["text"].splitlines()[0], outcome.drift
+    ('tensor(15.)', [])
+    """
+    examples = all_examples() if examples is None else examples
+    execute = execution_enabled() if execute is None else execute
+    records = {module: load_records(module) for module in {e.module for e in examples}}
+    if not execute:
+        return {e.id: _from_record(e, records[e.module].get(e.name)) for e in examples}
+    results = {e.id: cache.load(e) for e in examples} if use_cache else {}
+    missing = [e for e in examples if results.get(e.id) is None]
+    fresh = run_examples(missing, workers)
+    outcomes = {}
+    for e in examples:
+        result = fresh.get(e.id) or results[e.id]
+        if e.id in fresh:
+            cache.store(e, result)
+        new = record_of(e, result)
+        outcomes[e.id] = Outcome(
+            example=e, record=new, svgs=[f["svg"].encode() for f in result["figures"]],
+            seconds=result["seconds"], from_cache=e.id not in fresh, error=result["error"],
+            drift=[] if result["error"] else compare(e, records[e.module].get(e.name), new),
+        )
+    return outcomes
+
+
+def _from_record(example: Example, record: dict | None) -> Outcome:
+    if record is None:
+        return Outcome(example, {"text": "", "numbers": [], "figures": []}, [],
+                       error=f"{example.where}: example {example.id} has no record; run `make regen`")
+    svgs = [recorded_figure(example.module, figure["file"]) for figure in record["figures"]]
+    return Outcome(example, record, svgs)
+
+
+def regenerate(workers: int | None = None) -> list[str]:
+    """Run every example and rewrite the records, unless any example fails.
+
+    Returns the problems; when there are any, no record is touched.
+    """
+    outcomes = produce(execute=True, workers=workers)
+    errors = [o.error for o in outcomes.values() if o.error]
+    if errors:
+        return errors
+    records: dict[str, dict[str, dict]] = {}
+    figures: dict[str, dict[str, str]] = {}
+    for outcome in outcomes.values():
+        module, name = outcome.example.module, outcome.example.name
+        records.setdefault(module, {})[name] = outcome.record
+        for figure, svg in zip(outcome.record["figures"], outcome.svgs):
+            figures.setdefault(module, {})[figure["file"]] = svg.decode()
+    write_records(records, figures)
+    return []

@@ -1,0 +1,184 @@
+"""Find the examples of each page module by reading its source.
+
+Nothing here imports a page module, so the build can decide what to run (and
+reuse cached outputs) without importing torch.
+
+An example is a module-level function decorated with :func:`example`. Its body
+is exactly one named section, ``# --8<-- [start:NAME]`` ... ``# --8<-- [end:NAME]``
+with NAME the function's name, optionally preceded by a docstring and followed
+by a ``return`` of the values the tests check. The section is what the page
+shows, so nothing that changes the output can hide outside it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SNIPPETS_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = SNIPPETS_DIR.parent
+DEFAULT_RTOL = 1e-4
+DEFAULT_ATOL = 1e-6
+
+_MARKER = re.compile(r"^\s*# --8<-- \[(?P<kind>start|end):(?P<name>\w+)\]\s*$")
+
+
+class ExampleError(Exception):
+    """An example or page module breaks a rule; the message starts with file:line."""
+
+
+def example(func=None, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL):
+    """Mark a function as an example whose output the build records and checks.
+
+    ``rtol`` and ``atol`` set how far a number in its output may move before the
+    build calls it drift. The build reads them from the source, so give literals.
+
+    >>> @example(rtol=1e-3)
+    ... def answer():
+    ...     return 42
+    >>> answer(), answer.tolerance
+    (42, (0.001, 1e-06))
+    """
+
+    def mark(function):
+        function.tolerance = (rtol, atol)
+        return function
+
+    return mark(func) if func is not None else mark
+
+
+@dataclass(frozen=True)
+class Example:
+    """Where an example lives and how strictly its numbers are compared."""
+
+    module: str
+    name: str
+    line: int
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
+
+    @property
+    def id(self) -> str:
+        """``module:name``, the same spelling a page uses to include it."""
+        return f"{self.module}:{self.name}"
+
+    @property
+    def path(self) -> str:
+        """The module's path relative to the project, as pages and errors write it."""
+        return f"snippets/{self.module}.py"
+
+    @property
+    def where(self) -> str:
+        """``path:line`` of the function, for error messages."""
+        return f"{self.path}:{self.line}"
+
+
+def page_modules() -> list[str]:
+    """Names of the page modules: every ``snippets/*.py`` except the package's own.
+
+    >>> "autograd_basics" in page_modules()
+    True
+    """
+    return sorted(p.stem for p in SNIPPETS_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def module_source(module: str) -> str:
+    """The source text of a page module.
+
+    >>> "def " in module_source("autograd_basics")
+    True
+    """
+    return (SNIPPETS_DIR / f"{module}.py").read_text(encoding="utf-8")
+
+
+def sections(source: str, path: str = "<source>") -> dict[str, tuple[int, int]]:
+    """Named sections of a source as ``name -> (start line, end line)`` of their markers.
+
+    >>> sections("# --8<-- [start:a]\\nx = 1\\n# --8<-- [end:a]\\n")
+    {'a': (1, 3)}
+    """
+    found: dict[str, tuple[int, int]] = {}
+    open_at: dict[str, int] = {}
+    for number, text in enumerate(source.splitlines(), start=1):
+        match = _MARKER.match(text)
+        if not match:
+            continue
+        name = match["name"]
+        if match["kind"] == "start":
+            if name in open_at or name in found:
+                raise ExampleError(f"{path}:{number}: section {name!r} starts twice")
+            open_at[name] = number
+        else:
+            if name not in open_at:
+                raise ExampleError(f"{path}:{number}: section {name!r} ends before it starts")
+            found[name] = (open_at.pop(name), number)
+    for name, number in open_at.items():
+        raise ExampleError(f"{path}:{number}: section {name!r} never ends")
+    return found
+
+
+def find_examples(module: str) -> list[Example]:
+    """The examples of a page module, in source order, each checked for hidden code.
+
+    >>> [e.name for e in find_examples("autograd_basics")][:2]
+    ['training_step', 'gradients_by_hand']
+    """
+    source = module_source(module)
+    path = f"snippets/{module}.py"
+    marks = sections(source, path)
+    found = []
+    for node in ast.parse(source, filename=path).body:
+        tolerance = _example_tolerance(node, path) if isinstance(node, ast.FunctionDef) else None
+        if tolerance is None:
+            continue
+        _check_layout(node, marks, path)
+        found.append(Example(module, node.name, node.lineno, *tolerance))
+    return found
+
+
+def all_examples() -> list[Example]:
+    """Every example of every page module.
+
+    >>> all(e.id.count(":") == 1 for e in all_examples())
+    True
+    """
+    return [e for module in page_modules() for e in find_examples(module)]
+
+
+def _example_tolerance(node: ast.FunctionDef, path: str) -> tuple[float, float] | None:
+    for decorator in node.decorator_list:
+        call = decorator if isinstance(decorator, ast.Call) else None
+        target = call.func if call else decorator
+        if not (isinstance(target, ast.Name) and target.id == "example"):
+            continue
+        options = {"rtol": DEFAULT_RTOL, "atol": DEFAULT_ATOL}
+        for keyword in call.keywords if call else []:
+            if keyword.arg not in options:
+                raise ExampleError(f"{path}:{node.lineno}: unknown example option {keyword.arg!r}")
+            try:
+                options[keyword.arg] = float(ast.literal_eval(keyword.value))
+            except ValueError:
+                raise ExampleError(f"{path}:{node.lineno}: {keyword.arg} must be a literal number") from None
+        return options["rtol"], options["atol"]
+    return None
+
+
+def _check_layout(node: ast.FunctionDef, marks: dict[str, tuple[int, int]], path: str) -> None:
+    """Only a docstring may come before the section and only a ``return`` after it."""
+    if node.name not in marks:
+        raise ExampleError(f"{path}:{node.lineno}: example {node.name!r} has no section [start:{node.name}]")
+    start, end = marks[node.name]
+    if not node.lineno < start <= node.end_lineno:
+        raise ExampleError(f"{path}:{start}: section {node.name!r} is not inside its function")
+    for statement in node.body:
+        is_docstring = (statement is node.body[0] and isinstance(statement, ast.Expr)
+                        and isinstance(statement.value, ast.Constant))
+        inside = start < statement.lineno and statement.end_lineno < end
+        after = statement.lineno > end and isinstance(statement, ast.Return)
+        if not (is_docstring or inside or after):
+            raise ExampleError(
+                f"{path}:{statement.lineno}: example {node.name!r} runs code outside its section; "
+                "the page would not show it"
+            )

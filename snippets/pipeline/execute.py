@@ -1,0 +1,153 @@
+"""Run examples in worker processes and capture what they print and plot.
+
+Each worker imports torch once; each example then runs in a fork of its worker,
+so no example sees another's state (random generators, figures, globals).
+Only this module touches torch and matplotlib, and only inside the workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import time
+import traceback
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
+from multiprocessing import get_context
+
+from .examples import PROJECT_DIR, Example
+
+LARGEST_LISTED_ARRAY = 400
+SVG_SALT = "autograd-pages"
+
+
+def run_examples(examples: list[Example], workers: int | None = None) -> dict[str, dict]:
+    """Run examples on ``workers`` processes; return ``id -> result``.
+
+    A result has ``text`` (stdout and stderr, interleaved as written),
+    ``figures`` (each with ``svg``, ``alt`` and plotted ``data``), ``error``
+    (``None``, or ``path:line: what was raised``) and ``seconds``.
+
+    >>> result = run_examples([Example("autograd_basics", "chain_rule", 0)])
+    >>> result["autograd_basics:chain_rule"]["text"].splitlines()[0]
+    'tensor(15.)'
+    """
+    if not examples:
+        return {}
+    workers = max(1, min(workers or os.cpu_count() or 1, len(examples)))
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker) as pool:
+        futures = {e.id: pool.submit(run_in_fork, e.module, e.name) for e in examples}
+        return {example_id: future.result() for example_id, future in futures.items()}
+
+
+def _start_worker() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_in_fork(module_name: str, name: str) -> dict:
+    """Run one example in a child process and return what :func:`capture` saw.
+
+    >>> run_in_fork("autograd_basics", "chain_rule")["error"] is None
+    True
+    """
+    module = importlib.import_module(f"snippets.{module_name}")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, report, and leave without cleanup handlers
+        os.close(read_end)
+        try:
+            payload = json.dumps(capture(module, name))
+        except BaseException as problem:  # noqa: BLE001 - report anything, never hang the parent
+            payload = json.dumps({"text": "", "figures": [], "seconds": 0.0,
+                                  "error": f"{module.__name__}.{name}: {problem!r}"})
+        with os.fdopen(write_end, "w", encoding="utf-8") as pipe:
+            pipe.write(payload)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, encoding="utf-8") as pipe:
+        payload = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not payload:
+        return {"text": "", "figures": [], "seconds": 0.0,
+                "error": f"snippets/{module_name}.py: example {name!r} killed its process (status {status})"}
+    return json.loads(payload)
+
+
+def capture(module, name: str) -> dict:
+    """Call ``module.name()`` and capture its text, figures, time and any exception.
+
+    >>> import snippets.autograd_basics as page
+    >>> capture(page, "chain_rule")["figures"]
+    []
+    """
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    plt.show = lambda *args, **kwargs: None  # figures are collected below instead
+    buffer = io.StringIO()
+    error = None
+    start = time.perf_counter()
+    with redirect_stdout(buffer), redirect_stderr(buffer), warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, category, *rest, **kw: buffer.write(
+            f"{category.__name__}: {message}\n")
+        try:
+            getattr(module, name)()
+        except Exception as problem:  # noqa: BLE001 - an example that raises is reported, not fatal
+            error = _describe(problem, module.__file__)
+    seconds = time.perf_counter() - start
+    figures = [_figure(plt.figure(number)) for number in plt.get_fignums()]
+    plt.close("all")
+    return {"text": buffer.getvalue(), "figures": figures, "error": error, "seconds": seconds}
+
+
+def _describe(problem: Exception, module_file: str) -> str:
+    """``snippets/page.py:LINE: Type: message``, naming the deepest line of the page module."""
+    frames = [f for f in traceback.extract_tb(problem.__traceback__) if f.filename == module_file]
+    where = f"{os.path.relpath(module_file, PROJECT_DIR)}:{frames[-1].lineno}" if frames else module_file
+    return f"{where}: {''.join(traceback.format_exception_only(problem)).strip()}"
+
+
+def _figure(figure) -> dict:
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": SVG_SALT, "svg.fonttype": "path"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight", transparent=True)
+    titles = [figure.get_suptitle()] + [axes.get_title() for axes in figure.axes]
+    return {"svg": buffer.getvalue(), "alt": "; ".join(t for t in titles if t), "data": _plotted(figure)}
+
+
+def _plotted(figure) -> dict:
+    """The numbers a figure draws, keyed by where they are drawn."""
+    data = {}
+    for a, axes in enumerate(figure.axes):
+        for i, line in enumerate(axes.get_lines()):
+            data[f"axes{a}.line{i}"] = _numbers(line.get_xydata())
+        for i, image in enumerate(axes.get_images()):
+            data[f"axes{a}.image{i}"] = _numbers(image.get_array())
+        for i, collection in enumerate(axes.collections):
+            array = collection.get_array()
+            source = collection.get_offsets() if array is None else array
+            data[f"axes{a}.collection{i}"] = _numbers(source)
+    return data
+
+
+def _numbers(values) -> dict:
+    import numpy as np
+
+    array = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)
+    if array.size <= LARGEST_LISTED_ARRAY:
+        return {"shape": list(array.shape), "values": [float(f"{v:.8g}") for v in array.ravel()]}
+    finite = array[np.isfinite(array)]
+    summary = [finite.min(), finite.max(), finite.mean(), np.sqrt((finite ** 2).mean())] if finite.size else []
+    return {"shape": list(array.shape), "min_max_mean_rms": [float(f"{v:.8g}") for v in summary]}

@@ -1,0 +1,118 @@
+"""Put outputs under the code that made them, and turn TeX into MathML.
+
+A page shows an example by including its section in a fence of its own::
+
+    ```python
+    --8<-- "snippets/autograd_basics.py:chain_rule"
+    ```
+
+:func:`add_outputs` finds such fences and writes the example's output (and
+figures, and any drift or error) right under them.
+"""
+
+from __future__ import annotations
+
+import html
+import posixpath
+import re
+
+from latex2mathml.converter import convert
+
+INCLUDE = re.compile(
+    r'^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})python[^\n]*\n'
+    r'(?P=indent)--8<-- "snippets/(?P<module>\w+)\.py:(?P<section>\w+)"\n'
+    r'(?P=indent)(?P=fence)[ \t]*$',
+    re.MULTILINE,
+)
+ANY_INCLUDE = re.compile(r'--8<-- "(?P<path>[^"]+)"')
+INLINE_MATH = re.compile(r'<span class="arithmatex">\\\((?P<tex>.+?)\\\)</span>', re.DOTALL)
+BLOCK_MATH = re.compile(r'<div class="arithmatex">\\\[(?P<tex>.+?)\\\]</div>', re.DOTALL)
+
+
+def figure_uri(module: str, file: str) -> str:
+    """Where a figure lives in the built site, relative to the site root.
+
+    >>> figure_uri("autograd_basics", "accumulation-1.svg")
+    'figures/autograd_basics/accumulation-1.svg'
+    """
+    return f"figures/{module}/{file}"
+
+
+def included_sections(markdown: str) -> list[tuple[int, str, str]]:
+    """Every ``(line, module, section)`` a page includes from ``snippets/``, fenced or not.
+
+    >>> included_sections('```python\\n--8<-- "snippets/a.py:b"\\n```\\n')
+    [(2, 'a', 'b')]
+    """
+    found = []
+    for match in ANY_INCLUDE.finditer(markdown):
+        path, _, section = match["path"].partition(":")
+        if path.startswith("snippets/") and path.endswith(".py"):
+            line = markdown.count("\n", 0, match.start()) + 1
+            found.append((line, path[len("snippets/"):-len(".py")], section))
+    return found
+
+
+def add_outputs(markdown: str, outcomes: dict, page_uri: str) -> str:
+    """Write each included example's output, figures, drift and error under its fence.
+
+    ``outcomes`` maps ``module:name`` to a :class:`~snippets.pipeline.build.Outcome`;
+    sections that are not examples (imports, shared definitions) get nothing.
+
+    >>> add_outputs('```python\\n--8<-- "snippets/a.py:setup"\\n```', {}, "a.md")
+    '```python\\n--8<-- "snippets/a.py:setup"\\n```'
+    """
+    def under(match: re.Match) -> str:
+        outcome = outcomes.get(f"{match['module']}:{match['section']}")
+        if outcome is None:
+            return match.group()
+        return match.group() + "\n" + _indent(_output_markdown(outcome, page_uri), match["indent"])
+
+    return INCLUDE.sub(under, markdown)
+
+
+def _output_markdown(outcome, page_uri: str) -> str:
+    parts = []
+    if outcome.error:
+        parts.append(_admonition("failure", "This example raised an error", outcome.error))
+    if outcome.record["text"]:
+        parts.append(_fence("text", outcome.record["text"], 'title="Output"'))
+    page_dir = posixpath.dirname(page_uri)
+    for figure in outcome.record["figures"]:
+        target = posixpath.relpath(figure_uri(outcome.example.module, figure["file"]), page_dir)
+        alt = figure["alt"].replace("]", ")").replace("[", "(") or f"Figure drawn by {outcome.example.id}"
+        parts.append(f"![{alt}]({target}){{ .plot }}")
+    if outcome.drift:
+        parts.append(_admonition("warning", "Output drifted from its record", "\n".join(outcome.drift)))
+    return "\n" + "\n\n".join(parts) + "\n" if parts else ""
+
+
+def _fence(language: str, text: str, options: str = "") -> str:
+    ticks = "`" * max(4, max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    return f"{ticks}{language} {options}".rstrip() + f"\n{text.rstrip()}\n{ticks}"
+
+
+def _admonition(kind: str, title: str, text: str) -> str:
+    return f'!!! {kind} "{title}"\n\n' + _indent(_fence("text", text), "    ")
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line if line else line for line in text.split("\n"))
+
+
+def math_to_mathml(page_html: str) -> str:
+    """Replace the TeX that arithmatex leaves in a page by MathML the browser draws itself.
+
+    No script, font or request is needed to read the formulas.
+
+    >>> math_to_mathml('<span class="arithmatex">\\\\(x^2\\\\)</span>')
+    '<span class="arithmatex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><msup><mi>x</mi><mn>2</mn></msup></mrow></math></span>'
+    """
+    def inline(match: re.Match) -> str:
+        return f'<span class="arithmatex">{convert(html.unescape(match["tex"]).strip())}</span>'
+
+    def block(match: re.Match) -> str:
+        mathml = convert(html.unescape(match["tex"]).strip(), display="block")
+        return f'<div class="arithmatex">{mathml}</div>'
+
+    return BLOCK_MATH.sub(block, INLINE_MATH.sub(inline, page_html))

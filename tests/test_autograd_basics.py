@@ -1,0 +1,76 @@
+"""The truths each example of "How autograd works" must show, on its real result."""
+
+import torch
+
+from snippets import autograd_basics as page
+
+
+def test_training_step_lowers_the_loss_and_fills_every_gradient():
+    result = page.training_step()
+    assert result["loss_after"] < result["loss_before"]
+    assert all(p.grad is not None for p in result["model"].parameters())
+
+
+def test_gradients_by_hand_match_the_formulas():
+    result = page.gradients_by_hand()
+    a, b = result["a"], result["b"]
+    assert torch.equal(a.grad, 9 * a.detach() ** 2)
+    assert torch.equal(b.grad, -2 * b.detach())
+
+
+def test_sum_backward_gives_the_same_gradients():
+    summed, weighted = page.sum_backward(), page.gradients_by_hand()
+    assert torch.equal(summed["a"].grad, weighted["a"].grad)
+    assert torch.equal(summed["b"].grad, weighted["b"].grad)
+
+
+def test_backward_computes_the_vector_jacobian_product():
+    result = page.jacobian_vjp()
+    J, v, x = result["J"], result["v"], result["x"]
+    x1, x2 = x.detach()
+    exact = torch.tensor([[x2, x1], [2 * x1, torch.cos(x2)], [0.0, 3.0]])
+    torch.testing.assert_close(J, exact)
+    torch.testing.assert_close(x.grad, J.T @ v)
+
+
+def test_graph_walk_ends_at_the_leaf():
+    result = page.graph_walk()
+    assert result["w"].is_leaf and not result["loss"].is_leaf
+    assert result["accumulate"].variable is result["w"]
+
+
+def test_dynamic_graph_derivative_is_two_to_the_number_of_doublings():
+    result = page.dynamic_graph()
+    assert result["last_grad"].item() == 2.0 ** result["last_steps"]
+
+
+def test_requires_grad_propagates_from_any_input():
+    result = page.requires_grad_propagation()
+    assert result == {"x_plus_y": False, "x_plus_z": True}
+
+
+def test_chain_rule_stops_where_backward_starts():
+    assert page.chain_rule()["dy_dx"].item() == 3.0
+
+
+def test_gradients_accumulate_by_the_same_amount():
+    result = page.accumulation()
+    assert result["history"] == [12.0 * k for k in range(1, 5)]
+    assert result["after_zero"] == 12.0
+
+
+def test_frozen_weights_do_not_move_and_the_new_layer_does():
+    result = page.freezing()
+    model = result["model"]
+    assert torch.equal(result["frozen_before"], model.features[0].weight)
+    assert not torch.equal(result["new_before"], model.classifier.weight)
+    assert all(not p.requires_grad for p in model.features.parameters())
+    assert all(p.requires_grad for p in model.classifier.parameters())
+
+
+def test_outside_the_graph_records_nothing():
+    result = page.outside_the_graph()
+    assert not result["scaled"].requires_grad
+    assert not result["frozen"].requires_grad
+    assert result["frozen"].data_ptr() == result["w"].data_ptr()
+    assert result["served"].is_inference()

@@ -1,0 +1,136 @@
+"""The machinery's promises: clear failures, drift caught, records written all or nothing,
+outputs reproducible."""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from snippets.pipeline import build, examples, execute, records, render
+from snippets.pipeline.examples import PROJECT_DIR, Example, ExampleError
+
+PROBE = '''
+from snippets.pipeline.examples import example
+
+
+@example(rtol=0.5)
+def fails():
+    """Raises on purpose."""
+    # --8<-- [start:fails]
+    values = [1, 2]
+    print(values[5])
+    # --8<-- [end:fails]
+'''
+
+
+def _probe_module(tmp_path, source=PROBE, name="probe_page"):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_example_that_raises_is_reported_with_file_and_line(tmp_path):
+    result = execute.capture(_probe_module(tmp_path), "fails")
+    assert result["error"].endswith("probe_page.py:10: IndexError: list index out of range")
+
+
+def test_examples_are_found_with_their_tolerance(tmp_path, monkeypatch):
+    monkeypatch.setattr(examples, "SNIPPETS_DIR", tmp_path)
+    _probe_module(tmp_path)
+    assert examples.find_examples("probe_page") == [Example("probe_page", "fails", 6, 0.5, 1e-6)]
+
+
+@pytest.mark.parametrize("body, message", [
+    ('    print("hidden")\n    # --8<-- [start:fails]\n    print(1)\n    # --8<-- [end:fails]\n',
+     "probe_page.py:7: example 'fails' runs code outside its section"),
+    ('    print(1)\n', "probe_page.py:5: example 'fails' has no section [start:fails]"),
+    ('    # --8<-- [start:fails]\n    print(1)\n', "probe_page.py:7: section 'fails' never ends"),
+])
+def test_broken_examples_are_refused_with_file_and_line(tmp_path, monkeypatch, body, message):
+    monkeypatch.setattr(examples, "SNIPPETS_DIR", tmp_path)
+    header = "from snippets.pipeline.examples import example\n\n\n@example\ndef fails():\n    \"\"\"Doc.\"\"\"\n"
+    (tmp_path / "probe_page.py").write_text(header + body)
+    with pytest.raises(ExampleError, match=re.escape(message)):
+        examples.find_examples("probe_page")
+
+
+def test_a_hand_edited_record_is_caught(outcomes):
+    outcome = outcomes["autograd_basics:chain_rule"]
+    edited = {**outcome.record, "text": outcome.record["text"].replace("15.", "16.")}
+    assert "printed number 1 of 2 was 16.0, now 15.0" in records.compare(outcome.example, edited, outcome.record)[0]
+    numbers_only = {**outcome.record, "numbers": [16.0, 3.0]}
+    assert any("edited by hand" in p for p in records.compare(outcome.example, numbers_only, outcome.record))
+
+
+def test_changed_wording_is_drift_whatever_the_tolerance():
+    example = Example("m", "e", 3, rtol=1.0)
+    old = records.record_of(example, {"text": "a.grad = 1\n", "figures": []})
+    new = records.record_of(example, {"text": "b.grad = 1\n", "figures": []})
+    assert records.compare(example, old, new) == [
+        "snippets/m.py:3: example m:e: printed text changed\n  line 1 was: a.grad = 1\n  line 1 now: b.grad = 1"]
+
+
+def test_drift_is_shown_on_the_page_when_serving():
+    example = Example("autograd_basics", "chain_rule", 1)
+    outcome = build.Outcome(example, {"text": "tensor(15.)\n", "figures": []}, [], drift=["it moved"])
+    page = render.add_outputs('```python\n--8<-- "snippets/autograd_basics.py:chain_rule"\n```\n',
+                              {example.id: outcome}, "autograd-basics.md")
+    assert '````text title="Output"\ntensor(15.)\n````' in page
+    assert '!!! warning "Output drifted from its record"' in page and "it moved" in page
+
+
+def test_regen_writes_nothing_when_an_example_fails(monkeypatch):
+    before = {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()}
+    failing = build.Outcome(Example("autograd_basics", "chain_rule", 1), {}, [], error="x.py:1: boom")
+    monkeypatch.setattr(build, "produce", lambda **kwargs: {"autograd_basics:chain_rule": failing})
+    assert build.regenerate() == ["x.py:1: boom"]
+    assert {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()} == before
+
+
+def test_records_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path)
+    records.write_records({"page": {"a": {"text": "old"}}}, {"page": {"a-1.svg": "<svg/>"}})
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*")  if p.is_file()}
+    real_mkstemp, calls = records.tempfile.mkstemp, []
+
+    def failing_mkstemp(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(records.tempfile, "mkstemp", failing_mkstemp)
+    with pytest.raises(OSError, match="disk full"):
+        records.write_records({"page": {"a": {"text": "new"}}}, {"page": {"a-1.svg": "<svg>new</svg>"}})
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_two_runs_give_byte_identical_records_and_figures():
+    chosen = [e for e in examples.find_examples("autograd_basics") if e.name in ("training_step", "accumulation")]
+    first = build.produce(chosen, execute=True, use_cache=False)
+    second = build.produce(chosen, execute=True, use_cache=False)
+    for example in chosen:
+        assert json.dumps(first[example.id].record) == json.dumps(second[example.id].record)
+        assert first[example.id].svgs == second[example.id].svgs
+
+
+def test_strict_build_fails_on_a_hand_edited_record(tmp_path, outcomes):
+    copy = tmp_path / "records"
+    shutil.copytree(records.RECORDS_DIR, copy)
+    path = copy / "autograd_basics.json"
+    path.write_text(path.read_text().replace("tensor(15.)", "tensor(15.15)"))
+    env = {**os.environ, "SNIPPETS_RECORDS": str(copy), "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+                         cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "example autograd_basics:chain_rule" in run.stderr
+    assert "was 15.15, now 15.0" in run.stderr

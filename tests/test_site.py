@@ -1,0 +1,108 @@
+"""Site-wide checks: every example is shown, every include resolves, nothing is hidden,
+every public function has a doctest, and the strict build passes."""
+
+import ast
+import inspect
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import snippets
+from snippets.pipeline.examples import PROJECT_DIR, all_examples, module_source, page_modules, sections
+from snippets.pipeline.render import included_sections
+
+DOCS = PROJECT_DIR / "docs"
+PAGES = sorted(p for p in DOCS.rglob("*.md"))
+ALLOWED_HIDDEN = re.compile(r"^(from snippets\.pipeline\.examples import example|@example(\(.*\))?)$")
+
+
+def _includes():
+    return [(page, line, module, section) for page in PAGES
+            for line, module, section in included_sections(page.read_text(encoding="utf-8"))]
+
+
+def test_every_example_is_shown_on_some_page():
+    shown = {f"{module}:{section}" for _, _, module, section in _includes()}
+    assert [e.id for e in all_examples() if e.id not in shown] == []
+
+
+@pytest.mark.parametrize("module", page_modules())
+def test_every_page_module_has_its_page_and_tests(module):
+    assert (DOCS / f"{module.replace('_', '-')}.md").exists()
+    assert (PROJECT_DIR / "tests" / f"test_{module}.py").exists()
+
+
+def test_every_include_resolves():
+    problems = []
+    for page, line, module, section in _includes():
+        where = f"{page.relative_to(PROJECT_DIR)}:{line}"
+        if module not in page_modules():
+            problems.append(f"{where}: no module snippets/{module}.py")
+        elif section not in sections(module_source(module)):
+            problems.append(f"{where}: snippets/{module}.py has no section {section!r}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("module", page_modules())
+def test_page_module_hides_no_code(module):
+    """Outside the sections a page includes, only the docstring, the `example`
+    import and decorators, and example functions (checked on their own) may stand."""
+    source = module_source(module)
+    shown = {section for _, _, m, section in _includes() if m == module}
+    visible = set()
+    for name, (start, end) in sections(source).items():
+        if name in shown:
+            visible.update(range(start, end + 1))
+    hidden = []
+    body = ast.parse(source).body
+    for node in body:
+        if isinstance(node, ast.FunctionDef) and any(
+                "example" in ast.unparse(d) for d in node.decorator_list):
+            continue
+        if isinstance(node, ast.Expr) and node is body[0]:
+            continue
+        lines = range(node.lineno, node.end_lineno + 1)
+        if not set(lines) <= visible and not ALLOWED_HIDDEN.match(ast.unparse(node)):
+            hidden.append(f"snippets/{module}.py:{node.lineno}: {ast.unparse(node).splitlines()[0]}")
+    assert hidden == []
+
+
+def _public_functions():
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(snippets.__path__, "snippets."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, member in vars(module).items():
+            if (inspect.isfunction(member) and not name.startswith("_")
+                    and member.__module__ == module.__name__):
+                yield f"{info.name}.{name}", member
+
+
+# Example functions are checked by the drift test and their own tests instead of a doctest;
+# the command-line entry points are exercised by test_pipeline.
+NO_DOCTEST = {"snippets.pipeline.build.regenerate", "snippets.pipeline.__main__.main"}
+
+
+def test_every_public_function_has_a_doctest():
+    examples = {f"snippets.{e.module}.{e.name}" for e in all_examples()}
+    lacking = [name for name, function in _public_functions()
+               if name not in examples | NO_DOCTEST and ">>>" not in (function.__doc__ or "")]
+    assert lacking == []
+
+
+@pytest.mark.parametrize("execute", ["1", "0"])
+def test_strict_build(tmp_path, execute, outcomes):
+    """The site builds with --strict (drift, errors, broken links and anchors all fail it),
+    both running the examples and from the committed records alone."""
+    env = {**os.environ, "SNIPPETS_EXECUTE": execute, "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path)],
+                         cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert (tmp_path / "autograd-basics" / "index.html").exists()
