@@ -91,7 +91,7 @@ def test_drift_is_shown_on_the_page_when_serving():
 def test_regen_writes_nothing_when_an_example_fails(monkeypatch):
     before = {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()}
     failing = build.Outcome(Example("autograd_basics", "chain_rule", 1), {}, [], error="x.py:1: boom")
-    monkeypatch.setattr(build, "produce", lambda **kwargs: {"autograd_basics:chain_rule": failing})
+    monkeypatch.setattr(build, "produce", lambda *args, **kwargs: {"autograd_basics:chain_rule": failing})
     assert build.regenerate() == ["x.py:1: boom"]
     assert {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()} == before
 

@@ -7,18 +7,21 @@ import argparse
 import sys
 
 from .build import produce, regenerate
+from .examples import all_examples
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m snippets.pipeline")
     parser.add_argument("command", choices=["regen", "check"])
     parser.add_argument("--workers", type=int, default=None, help="processes to run examples on")
+    parser.add_argument("--module", action="append", help="only this page module (repeatable)")
     arguments = parser.parse_args(argv)
+    chosen = [e for e in all_examples() if not arguments.module or e.module in arguments.module]
     if arguments.command == "regen":
-        problems = regenerate(arguments.workers)
+        problems = regenerate(chosen, arguments.workers)
         verdict = "records left untouched" if problems else "records rewritten"
     else:
-        outcomes = produce(execute=True, workers=arguments.workers).values()
+        outcomes = produce(chosen, execute=True, workers=arguments.workers).values()
         problems = [o.error for o in outcomes if o.error] + [d for o in outcomes for d in o.drift]
         verdict = "drift found" if problems else "every output matches its record"
     for problem in problems:

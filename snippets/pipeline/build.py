@@ -76,12 +76,14 @@ def _from_record(example: Example, record: dict | None) -> Outcome:
     return Outcome(example, record, svgs)
 
 
-def regenerate(workers: int | None = None) -> list[str]:
-    """Run every example and rewrite the records, unless any example fails.
+def regenerate(examples: list[Example] | None = None, workers: int | None = None) -> list[str]:
+    """Run the examples (all by default) and rewrite their modules' records, unless any fails.
 
-    Returns the problems; when there are any, no record is touched.
+    A module's record file is rewritten whole, so every example of a module given
+    is run. Returns the problems; when there are any, no record is touched.
     """
-    outcomes = produce(execute=True, workers=workers)
+    modules = {e.module for e in (all_examples() if examples is None else examples)}
+    outcomes = produce([e for e in all_examples() if e.module in modules], execute=True, workers=workers)
     errors = [o.error for o in outcomes.values() if o.error]
     if errors:
         return errors
