@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from snippets.pipeline import build, examples, execute, records, render
+from snippets.pipeline import build, cache, examples, execute, records, render
 from snippets.pipeline.examples import PROJECT_DIR, Example, ExampleError
 
 PROBE = '''
@@ -134,3 +134,46 @@ def test_strict_build_fails_on_a_hand_edited_record(tmp_path, outcomes):
     assert run.returncode != 0
     assert "example autograd_basics:chain_rule" in run.stderr
     assert "was 15.15, now 15.0" in run.stderr
+
+
+def _keys_after_edit(tmp_path, monkeypatch, old, new):
+    source = (PROJECT_DIR / "snippets" / "autograd_basics.py").read_text()
+    assert old in source
+    monkeypatch.setattr(examples, "SNIPPETS_DIR", tmp_path)
+    (tmp_path / "autograd_basics.py").write_text(source)
+    before = {e.name: cache.cache_key(e) for e in examples.find_examples("autograd_basics")}
+    (tmp_path / "autograd_basics.py").write_text(source.replace(old, new))
+    after = {e.name: cache.cache_key(e) for e in examples.find_examples("autograd_basics")}
+    return sorted(name for name in before if before[name] != after[name])
+
+
+def test_editing_one_example_reruns_only_it(tmp_path, monkeypatch):
+    assert _keys_after_edit(tmp_path, monkeypatch, "    z = 5 * y\n", "    z = 6 * y\n") == ["chain_rule"]
+
+
+def test_editing_a_shared_definition_reruns_exactly_its_users(tmp_path, monkeypatch):
+    changed = _keys_after_edit(tmp_path, monkeypatch, "nn.Conv2d(3, 8,", "nn.Conv2d(3, 9,")
+    assert changed == ["freezing", "training_step"]
+
+
+def test_editing_the_setup_reruns_every_example(tmp_path, monkeypatch):
+    changed = _keys_after_edit(tmp_path, monkeypatch, "precision=4", "precision=5")
+    assert changed == sorted(e.name for e in examples.find_examples("autograd_basics"))
+
+
+def test_a_cache_hit_does_not_import_torch(outcomes):
+    script = ("import sys; from snippets.pipeline import build; "
+              "outcomes = build.produce(execute=True); "
+              "print(all(o.from_cache for o in outcomes.values()), 'torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert run.stdout.split() == ["True", "False"], run.stderr
+
+
+def test_two_builds_at_once_share_an_empty_cache(tmp_path):
+    env = {**os.environ, "SNIPPETS_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "snippets.pipeline", "check", "--module", "autograd_basics", "--workers", "1"]
+    runs = [subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    results = [(run.wait(), run.stdout.read(), run.stderr.read()) for run in runs]
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert len(list((tmp_path / "cache").glob("*.json"))) == len(examples.find_examples("autograd_basics"))

@@ -4,6 +4,8 @@ Thin on purpose; the logic lives in :mod:`snippets.pipeline` where it is tested.
 """
 
 import logging
+import posixpath
+import re
 
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
@@ -12,7 +14,8 @@ from snippets.pipeline import build, render
 from snippets.pipeline.examples import ExampleError, find_examples, page_modules, sections, module_source
 
 log = logging.getLogger("mkdocs.hooks.examples")
-state = {"serving": False, "outcomes": {}, "shown": set()}
+state = {"serving": False, "outcomes": {}, "shown": set(), "shown_on": {}}
+DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
 
 
 def on_startup(command, dirty):
@@ -36,6 +39,8 @@ def on_files(files, config):
             uri = render.figure_uri(outcome.example.module, figure["file"])
             files.append(File.generated(config, uri, content=svg))
     state["outcomes"], state["shown"] = outcomes, set()
+    state["shown_on"] = {f"{module}:{section}": page.src_uri for page in files.documentation_pages()
+                         for _, module, section in render.included_sections(page.content_string)}
     return files
 
 
@@ -48,7 +53,16 @@ def on_page_markdown(markdown, page, config, files):
         if section not in sections(module_source(module), f"snippets/{module}.py"):
             raise PluginError(f"{where}: snippets/{module}.py has no section {section!r}")
         state["shown"].add(f"{module}:{section}")
+    markdown = DIRECTIVE.sub(lambda match: _directive(match, markdown, page), markdown)
     return render.add_outputs(markdown, state["outcomes"], page.file.src_uri)
+
+
+def _directive(match, markdown, page):
+    if match["name"] != "build_report":
+        line = markdown.count("\n", 0, match.start()) + 1
+        raise PluginError(f"docs/{page.file.src_uri}:{line}: unknown directive {match.group()!r}")
+    shown_on = {k: posixpath.relpath(v, posixpath.dirname(page.file.src_uri)) for k, v in state["shown_on"].items()}
+    return render.build_report(state["outcomes"], shown_on, build.environment())
 
 
 def on_page_content(html, page, config, files):

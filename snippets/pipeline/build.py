@@ -6,7 +6,9 @@ This is the one entry point the MkDocs hook, the tests and ``make regen`` share.
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import dataclass, field
+from importlib.metadata import version
 
 from . import cache
 from .examples import Example, all_examples
@@ -27,11 +29,25 @@ class Outcome:
     error: str | None = None
 
 
+def environment() -> dict[str, str]:
+    """The versions this build runs with, read without importing torch.
+
+    Examples:
+        >>> sorted(environment())
+        ['Matplotlib', 'NumPy', 'Platform', 'PyTorch', 'Python']
+    """
+    found = {"Python": platform.python_version(), "Platform": f"{platform.system()} {platform.machine()}"}
+    for label, package in [("PyTorch", "torch"), ("NumPy", "numpy"), ("Matplotlib", "matplotlib")]:
+        found[label] = version(package)
+    return found
+
+
 def execution_enabled() -> bool:
     """Whether examples run (default) or the site is built from the records alone.
 
-    >>> os.environ.pop("SNIPPETS_EXECUTE", None); execution_enabled()
-    True
+    Examples:
+        >>> os.environ.pop("SNIPPETS_EXECUTE", None); execution_enabled()
+        True
     """
     return os.environ.get("SNIPPETS_EXECUTE", "1") != "0"
 
@@ -42,11 +58,13 @@ def produce(examples: list[Example] | None = None, execute: bool | None = None,
 
     With execution off, every outcome is its record and its committed figures.
 
-    >>> outcome = produce(execute=False)["autograd_basics:chain_rule"]
-    >>> outcome.record["text"].splitlines()[0], outcome.drift
-    ('tensor(15.)', [])
+    Examples:
+        >>> outcome = produce(execute=False)["autograd_basics:chain_rule"]
+        >>> outcome.record["text"].splitlines()[0], outcome.drift
+        ('tensor(15.)', [])
     """
     examples = all_examples() if examples is None else examples
+    workers = workers or int(os.environ.get("SNIPPETS_WORKERS", "0")) or None
     execute = execution_enabled() if execute is None else execute
     records = {module: load_records(module) for module in {e.module for e in examples}}
     if not execute:

@@ -1,9 +1,11 @@
 """Remember each example's result under a hash of everything it depends on.
 
-An example depends on its own function, the rest of its module except the
-other examples, every ``snippets`` module it imports (transitively), the data
-files its module names, and the versions of Python, torch, numpy and
-matplotlib. Computing the key reads files only: a cache hit never imports torch.
+An example depends on its own function, the module-level definitions it uses
+(transitively) and the module's other statements (imports, print options), every
+``snippets`` module its module imports, the data files its module names, the
+code that runs and captures it, and the versions of Python, torch, numpy and
+matplotlib. Editing one example or one helper re-runs exactly the examples
+that use it. Computing the key reads files only: a cache hit never imports torch.
 """
 
 from __future__ import annotations
@@ -22,19 +24,22 @@ from .examples import PROJECT_DIR, SNIPPETS_DIR, Example, module_source
 
 CACHE_DIR = Path(os.environ.get("SNIPPETS_CACHE", PROJECT_DIR / ".cache" / "examples"))
 DATA_DIR = SNIPPETS_DIR / "data"
-# Bump when the shape of a result or the way it is captured changes.
+# Bump when the shape of a cached result changes. A change to how examples are
+# run and captured (execute.py) invalidates the cache by itself.
 FORMAT = "1"
+_CAPTURE_CODE = (Path(__file__).parent / "execute.py").read_text(encoding="utf-8")
 
 
 def cache_key(example: Example) -> str:
     """A hash that changes whenever anything the example depends on changes.
 
-    >>> e = Example("autograd_basics", "chain_rule", 1)
-    >>> cache_key(e) == cache_key(e), len(cache_key(e))
-    (True, 64)
+    Examples:
+        >>> e = Example("autograd_basics", "chain_rule", 1)
+        >>> cache_key(e) == cache_key(e), len(cache_key(e))
+        (True, 64)
     """
     digest = hashlib.sha256()
-    for part in [FORMAT, *_versions(), example.id, _own_code(example)]:
+    for part in [FORMAT, *_versions(), _CAPTURE_CODE, example.id, _own_code(example)]:
         digest.update(part.encode() + b"\0")
     for module in sorted(_snippets_imports(example.module)):
         digest.update(module.encode() + b"\0" + module_source(module).encode() + b"\0")
@@ -46,8 +51,9 @@ def cache_key(example: Example) -> str:
 def load(example: Example) -> dict | None:
     """The cached result of an example, or ``None`` when it must run.
 
-    >>> load(Example("no_such_page", "nothing", 1)) is None
-    True
+    Examples:
+        >>> load(Example("no_such_page", "nothing", 1)) is None
+        True
     """
     try:
         return json.loads((CACHE_DIR / f"{cache_key(example)}.json").read_text(encoding="utf-8"))
@@ -58,7 +64,8 @@ def load(example: Example) -> dict | None:
 def store(example: Example, result: dict) -> None:
     """Cache a result; written to a temporary file and renamed, so concurrent builds are safe.
 
-    >>> store(Example("no_such_page", "nothing", 1), {"error": "not cached"})
+    Examples:
+        >>> store(Example("no_such_page", "nothing", 1), {"error": "not cached"})
     """
     if result.get("error"):
         return
@@ -75,14 +82,48 @@ def _versions() -> tuple[str, ...]:
 
 
 def _own_code(example: Example) -> str:
-    """The module's source with the other examples' functions cut out."""
+    """The example's function, the module-level definitions it uses (transitively), and
+    every other module-level statement (imports, print options); other examples are left out."""
     source = module_source(example.module)
-    lines = source.splitlines()
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef) and node.name != example.name and node.decorator_list:
-            first = min(d.lineno for d in node.decorator_list)
-            lines[first - 1:node.end_lineno] = [""] * (node.end_lineno - first + 1)
-    return "\n".join(lines)
+    body = ast.parse(source).body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the module docstring changes no output
+    definitions: dict[str, ast.stmt] = {}
+    always, own = [], None
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            if node.name == example.name:
+                own = node
+            elif not _is_example(node):
+                definitions[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
+                isinstance(t, ast.Name) for t in _targets(node)):
+            for target in _targets(node):
+                definitions[target.id] = node
+        else:
+            always.append(node)
+    used, pending = [], [own] + always
+    while pending:
+        node = pending.pop()
+        for name in {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}:
+            if name in definitions and definitions[name] not in used:
+                used.append(definitions.pop(name))
+                pending.append(used[-1])
+    chosen = sorted([own, *always, *used], key=lambda n: n.lineno)
+    return "\n".join(_segment(source, node) for node in chosen)
+
+
+def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
+    return node.targets if isinstance(node, ast.Assign) else [node.target]
+
+
+def _is_example(node: ast.FunctionDef | ast.ClassDef) -> bool:
+    return any("example" in ast.unparse(d) for d in node.decorator_list)
+
+
+def _segment(source: str, node: ast.stmt) -> str:
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return "\n".join(source.splitlines()[first - 1:node.end_lineno])
 
 
 def _snippets_imports(module: str, seen: frozenset = frozenset()) -> set[str]:

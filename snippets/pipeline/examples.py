@@ -35,11 +35,12 @@ def example(func=None, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL
     ``rtol`` and ``atol`` set how far a number in its output may move before the
     build calls it drift. The build reads them from the source, so give literals.
 
-    >>> @example(rtol=1e-3)
-    ... def answer():
-    ...     return 42
-    >>> answer(), answer.tolerance
-    (42, (0.001, 1e-06))
+    Examples:
+        >>> @example(rtol=1e-3)
+        ... def answer():
+        ...     return 42
+        >>> answer(), answer.tolerance
+        (42, (0.001, 1e-06))
     """
 
     def mark(function):
@@ -78,8 +79,9 @@ class Example:
 def page_modules() -> list[str]:
     """Names of the page modules: every ``snippets/*.py`` except the package's own.
 
-    >>> "autograd_basics" in page_modules()
-    True
+    Examples:
+        >>> "autograd_basics" in page_modules()
+        True
     """
     return sorted(p.stem for p in SNIPPETS_DIR.glob("*.py") if not p.stem.startswith("_"))
 
@@ -87,8 +89,9 @@ def page_modules() -> list[str]:
 def module_source(module: str) -> str:
     """The source text of a page module.
 
-    >>> "def " in module_source("autograd_basics")
-    True
+    Examples:
+        >>> "def " in module_source("autograd_basics")
+        True
     """
     return (SNIPPETS_DIR / f"{module}.py").read_text(encoding="utf-8")
 
@@ -96,8 +99,9 @@ def module_source(module: str) -> str:
 def sections(source: str, path: str = "<source>") -> dict[str, tuple[int, int]]:
     """Named sections of a source as ``name -> (start line, end line)`` of their markers.
 
-    >>> sections("# --8<-- [start:a]\\nx = 1\\n# --8<-- [end:a]\\n")
-    {'a': (1, 3)}
+    Examples:
+        >>> sections("# --8<-- [start:a]\\nx = 1\\n# --8<-- [end:a]\\n")
+        {'a': (1, 3)}
     """
     found: dict[str, tuple[int, int]] = {}
     open_at: dict[str, int] = {}
@@ -122,8 +126,9 @@ def sections(source: str, path: str = "<source>") -> dict[str, tuple[int, int]]:
 def find_examples(module: str) -> list[Example]:
     """The examples of a page module, in source order, each checked for hidden code.
 
-    >>> [e.name for e in find_examples("autograd_basics")][:2]
-    ['training_step', 'gradients_by_hand']
+    Examples:
+        >>> [e.name for e in find_examples("autograd_basics")][:2]
+        ['training_step', 'gradients_by_hand']
     """
     source = module_source(module)
     path = f"snippets/{module}.py"
@@ -141,8 +146,9 @@ def find_examples(module: str) -> list[Example]:
 def all_examples() -> list[Example]:
     """Every example of every page module.
 
-    >>> all(e.id.count(":") == 1 for e in all_examples())
-    True
+    Examples:
+        >>> all(e.id.count(":") == 1 for e in all_examples())
+        True
     """
     return [e for module in page_modules() for e in find_examples(module)]
 

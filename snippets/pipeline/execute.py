@@ -31,9 +31,10 @@ def run_examples(examples: list[Example], workers: int | None = None) -> dict[st
     ``figures`` (each with ``svg``, ``alt`` and plotted ``data``), ``error``
     (``None``, or ``path:line: what was raised``) and ``seconds``.
 
-    >>> result = run_examples([Example("autograd_basics", "chain_rule", 0)])
-    >>> result["autograd_basics:chain_rule"]["text"].splitlines()[0]
-    'tensor(15.)'
+    Examples:
+        >>> result = run_examples([Example("autograd_basics", "chain_rule", 0)])
+        >>> result["autograd_basics:chain_rule"]["text"].splitlines()[0]
+        'tensor(15.)'
     """
     if not examples:
         return {}
@@ -56,8 +57,9 @@ def _start_worker() -> None:
 def run_in_fork(module_name: str, name: str) -> dict:
     """Run one example in a child process and return what :func:`capture` saw.
 
-    >>> run_in_fork("autograd_basics", "chain_rule")["error"] is None
-    True
+    Examples:
+        >>> run_in_fork("autograd_basics", "chain_rule")["error"] is None
+        True
     """
     module = importlib.import_module(f"snippets.{module_name}")
     read_end, write_end = os.pipe()
@@ -85,9 +87,10 @@ def run_in_fork(module_name: str, name: str) -> dict:
 def capture(module, name: str) -> dict:
     """Call ``module.name()`` and capture its text, figures, time and any exception.
 
-    >>> import snippets.autograd_basics as page
-    >>> capture(page, "chain_rule")["figures"]
-    []
+    Examples:
+        >>> import snippets.autograd_basics as page
+        >>> capture(page, "chain_rule")["figures"]
+        []
     """
     import matplotlib.pyplot as plt
 

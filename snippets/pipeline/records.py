@@ -27,8 +27,9 @@ NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![
 def split_numbers(text: str) -> tuple[str, list[float]]:
     """Separate a text into its wording (numbers replaced by ``{}``) and its numbers.
 
-    >>> split_numbers("tensor([36., 81.]) after 2 steps, conv1")
-    ('tensor([{}, {}]) after {} steps, conv1', [36.0, 81.0, 2.0])
+    Examples:
+        >>> split_numbers("tensor([36., 81.]) after 2 steps, conv1")
+        ('tensor([{}, {}]) after {} steps, conv1', [36.0, 81.0, 2.0])
     """
     numbers = [float(m.group()) for m in NUMBER.finditer(text)]
     return NUMBER.sub("{}", text.replace("{", "{{").replace("}", "}}")), numbers
@@ -37,8 +38,9 @@ def split_numbers(text: str) -> tuple[str, list[float]]:
 def figure_file(example: Example, index: int) -> str:
     """The file name of an example's figure, the same in records and in the site.
 
-    >>> figure_file(Example("autograd_basics", "chain_rule", 1), 0)
-    'chain_rule-1.svg'
+    Examples:
+        >>> figure_file(Example("autograd_basics", "chain_rule", 1), 0)
+        'chain_rule-1.svg'
     """
     return f"{example.name}-{index + 1}.svg"
 
@@ -46,8 +48,9 @@ def figure_file(example: Example, index: int) -> str:
 def record_of(example: Example, result: dict) -> dict:
     """What is recorded of a run: its text, the numbers in it, and its figures' data.
 
-    >>> record_of(Example("m", "e", 1), {"text": "x = 2.5\\n", "figures": []})
-    {'text': 'x = 2.5\\n', 'numbers': [2.5], 'figures': []}
+    Examples:
+        >>> record_of(Example("m", "e", 1), {"text": "x = 2.5\\n", "figures": []})
+        {'text': 'x = 2.5\\n', 'numbers': [2.5], 'figures': []}
     """
     return {
         "text": result["text"],
@@ -62,9 +65,10 @@ def compare(example: Example, recorded: dict | None, new: dict) -> list[str]:
 
     Wording must match exactly; numbers may differ by ``atol + rtol * |recorded|``.
 
-    >>> e = Example("m", "e", 1)
-    >>> compare(e, record_of(e, {"text": "15.0", "figures": []}), record_of(e, {"text": "15.2", "figures": []}))
-    ['snippets/m.py:1: example m:e: printed number 1 of 1 was 15.0, now 15.2 (line: 15.2)']
+    Examples:
+        >>> e = Example("m", "e", 1)
+        >>> compare(e, record_of(e, {"text": "15.0", "figures": []}), record_of(e, {"text": "15.2", "figures": []}))
+        ['snippets/m.py:1: example m:e: printed number 1 of 1 was 15.0, now 15.2 (line: 15.2)']
     """
     where = f"{example.where}: example {example.id}"
     if recorded is None:
@@ -135,8 +139,9 @@ def _first_difference(old: str, new: str) -> str:
 def load_records(module: str) -> dict[str, dict]:
     """The recorded outputs of a page module, ``name -> record`` (empty if none).
 
-    >>> load_records("no_such_page")
-    {}
+    Examples:
+        >>> load_records("no_such_page")
+        {}
     """
     path = RECORDS_DIR / f"{module}.json"
     if not path.exists():
@@ -147,8 +152,9 @@ def load_records(module: str) -> dict[str, dict]:
 def recorded_figure(module: str, file: str) -> bytes:
     """The committed SVG of a recorded figure.
 
-    >>> recorded_figure("autograd_basics", "accumulation-1.svg")[:5]
-    b'<?xml'
+    Examples:
+        >>> recorded_figure("autograd_basics", "accumulation-1.svg")[:5]
+        b'<?xml'
     """
     return (RECORDS_DIR / module / file).read_bytes()
 
@@ -159,8 +165,9 @@ def write_records(records: dict[str, dict[str, dict]], figures: dict[str, dict[s
     ``records`` maps module -> name -> record; ``figures`` maps module -> file -> SVG.
     Figures no example draws any more are removed. Returns the files written.
 
-    >>> write_records({}, {})
-    []
+    Examples:
+        >>> write_records({}, {})
+        []
     """
     planned: dict[Path, str] = {}
     for module, examples in records.items():

@@ -32,8 +32,9 @@ BLOCK_MATH = re.compile(r'<div class="arithmatex">\\\[(?P<tex>.+?)\\\]</div>', r
 def figure_uri(module: str, file: str) -> str:
     """Where a figure lives in the built site, relative to the site root.
 
-    >>> figure_uri("autograd_basics", "accumulation-1.svg")
-    'figures/autograd_basics/accumulation-1.svg'
+    Examples:
+        >>> figure_uri("autograd_basics", "accumulation-1.svg")
+        'figures/autograd_basics/accumulation-1.svg'
     """
     return f"figures/{module}/{file}"
 
@@ -41,8 +42,9 @@ def figure_uri(module: str, file: str) -> str:
 def included_sections(markdown: str) -> list[tuple[int, str, str]]:
     """Every ``(line, module, section)`` a page includes from ``snippets/``, fenced or not.
 
-    >>> included_sections('```python\\n--8<-- "snippets/a.py:b"\\n```\\n')
-    [(2, 'a', 'b')]
+    Examples:
+        >>> included_sections('```python\\n--8<-- "snippets/a.py:b"\\n```\\n')
+        [(2, 'a', 'b')]
     """
     found = []
     for match in ANY_INCLUDE.finditer(markdown):
@@ -59,8 +61,9 @@ def add_outputs(markdown: str, outcomes: dict, page_uri: str) -> str:
     ``outcomes`` maps ``module:name`` to a :class:`~snippets.pipeline.build.Outcome`;
     sections that are not examples (imports, shared definitions) get nothing.
 
-    >>> add_outputs('```python\\n--8<-- "snippets/a.py:setup"\\n```', {}, "a.md")
-    '```python\\n--8<-- "snippets/a.py:setup"\\n```'
+    Examples:
+        >>> add_outputs('```python\\n--8<-- "snippets/a.py:setup"\\n```', {}, "a.md")
+        '```python\\n--8<-- "snippets/a.py:setup"\\n```'
     """
     def under(match: re.Match) -> str:
         outcome = outcomes.get(f"{match['module']}:{match['section']}")
@@ -100,13 +103,53 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line if line else line for line in text.split("\n"))
 
 
+def build_report(outcomes: dict, shown_on: dict[str, str], environment: dict[str, str]) -> str:
+    """The verification page's account of this build: versions, and every example's status and time.
+
+    ``shown_on`` maps ``module:name`` to the page that shows it (a docs-relative path).
+
+    Examples:
+        >>> from snippets.pipeline.build import Outcome
+        >>> from snippets.pipeline.examples import Example
+        >>> done = Outcome(Example("autograd_basics", "chain_rule", 9), {}, [], seconds=0.0123)
+        >>> print(build_report({"autograd_basics:chain_rule": done},
+        ...                    {"autograd_basics:chain_rule": "autograd-basics.md"}, {"PyTorch": "2.13.0"}))
+        | Built with | Version |
+        |---|---|
+        | PyTorch | 2.13.0 |
+        <BLANKLINE>
+        1 examples, 0.01 s of running in all; 0 recalled from the cache, 0 drifted, 0 failed.
+        <BLANKLINE>
+        | Example | Page | Time (s) | Ran in this build | Result |
+        |---|---|--:|---|---|
+        | `autograd_basics:chain_rule` | [autograd-basics](autograd-basics.md) | 0.012 | yes | matches its record |
+    """
+    lines = ["| Built with | Version |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in environment.items()]
+    timed = [o.seconds for o in outcomes.values() if o.seconds is not None]
+    lines += ["", f"{len(outcomes)} examples, {sum(timed):.2f} s of running in all; "
+              f"{sum(o.from_cache for o in outcomes.values())} recalled from the cache, "
+              f"{sum(bool(o.drift) for o in outcomes.values())} drifted, "
+              f"{sum(bool(o.error) for o in outcomes.values())} failed.", ""]
+    lines += ["| Example | Page | Time (s) | Ran in this build | Result |", "|---|---|--:|---|---|"]
+    for example_id, outcome in outcomes.items():
+        page = shown_on.get(example_id)
+        link = f"[{posixpath.splitext(page)[0]}]({page})" if page else "not shown"
+        seconds = "" if outcome.seconds is None else f"{outcome.seconds:.3f}"
+        ran = "no (records only)" if outcome.seconds is None else ("no (cached)" if outcome.from_cache else "yes")
+        result = "failed" if outcome.error else "drifted" if outcome.drift else "matches its record"
+        lines.append(f"| `{example_id}` | {link} | {seconds} | {ran} | {result} |")
+    return "\n".join(lines)
+
+
 def math_to_mathml(page_html: str) -> str:
     """Replace the TeX that arithmatex leaves in a page by MathML the browser draws itself.
 
     No script, font or request is needed to read the formulas.
 
-    >>> math_to_mathml('<span class="arithmatex">\\\\(x^2\\\\)</span>')
-    '<span class="arithmatex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><msup><mi>x</mi><mn>2</mn></msup></mrow></math></span>'
+    Examples:
+        >>> math_to_mathml('<span class="arithmatex">\\\\(x^2\\\\)</span>')
+        '<span class="arithmatex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><msup><mi>x</mi><mn>2</mn></msup></mrow></math></span>'
     """
     def inline(match: re.Match) -> str:
         return f'<span class="arithmatex">{convert(html.unescape(match["tex"]).strip())}</span>'
