@@ -52,6 +52,13 @@ def _start_worker() -> None:
     import torch
 
     torch.set_num_threads(1)
+    # Pay torch's lazy imports once per worker, not once per forked example: backward
+    # with an explicit gradient imports sympy through torch.fx (0.3 s), and the first
+    # optimizer step imports torch._dynamo (2 s).
+    weight = torch.ones(2, requires_grad=True)
+    for optimizer in (torch.optim.SGD([weight], lr=0.1, momentum=0.9), torch.optim.Adam([weight], lr=0.1)):
+        weight.mul(2).backward(torch.ones(2))
+        optimizer.step()
 
 
 def run_in_fork(module_name: str, name: str) -> dict:

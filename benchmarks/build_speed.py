@@ -1,0 +1,121 @@
+"""How long authors and CI wait: prints medians of each kind of build, their ratios, and memory.
+
+Run with `make bench` (or `.venv/bin/python benchmarks/build_speed.py --runs 3`). Every build
+goes to a temporary directory with its own cache, so the working tree is not touched.
+
+(a) a build with execution switched off (SNIPPETS_EXECUTE=0)
+(b) a warm build: every example cached, nothing changed
+(c) a build after changing one example (its cache entry removed)
+(d) a cold build with an empty cache, on 1 worker and on all cores
+(e) `make test` with the cache warm
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from snippets.pipeline import cache  # noqa: E402
+from snippets.pipeline.examples import all_examples  # noqa: E402
+
+MKDOCS = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"]
+CHANGED = "autograd_basics:chain_rule"
+
+
+def timed(command: list[str], **env: str) -> float:
+    """Seconds one command takes; a failing command stops the benchmark."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=PROJECT, check=True, capture_output=True,
+                   env={**os.environ, "NO_MKDOCS_2_WARNING": "1", **env})
+    return time.perf_counter() - start
+
+
+def median_of(runs: int, prepare, command: list[str], **env: str) -> float:
+    times = []
+    for _ in range(runs):
+        prepare()
+        times.append(timed(command, **env))
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    site, warm, scratch = work / "site", work / "warm-cache", work / "cache"
+    build = MKDOCS + ["-d", str(site)]
+    nothing = lambda: None  # noqa: E731
+
+    def empty_cache():
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def warm_copy(without: str | None = None):
+        def prepare():
+            empty_cache()
+            shutil.copytree(warm, scratch)
+            for example in all_examples():
+                if example.id == without:
+                    (scratch / f"{cache.cache_key(example)}.json").unlink()
+        return prepare
+
+    try:
+        timed(build, SNIPPETS_CACHE=str(warm))  # fill the warm cache once
+        figures = {
+            "a  execution off": median_of(runs, nothing, build, SNIPPETS_EXECUTE="0"),
+            "b  warm, nothing changed": median_of(runs, warm_copy(), build, SNIPPETS_CACHE=str(scratch)),
+            "c  one example changed": median_of(runs, warm_copy(CHANGED), build, SNIPPETS_CACHE=str(scratch)),
+            "d1 cold, 1 worker": median_of(runs, empty_cache, build, SNIPPETS_CACHE=str(scratch),
+                                           SNIPPETS_WORKERS="1"),
+            f"dN cold, {cores} workers": median_of(runs, empty_cache, build, SNIPPETS_CACHE=str(scratch),
+                                                  SNIPPETS_WORKERS=str(cores)),
+            "e  make test (warm)": median_of(runs, nothing, ["make", "--silent", "test"]),
+        }
+        own = _own_time(warm, CHANGED)
+        empty_cache()
+        peak = _peak_memory(scratch)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    a, b, c = figures["a  execution off"], figures["b  warm, nothing changed"], figures["c  one example changed"]
+    d1, dn = figures["d1 cold, 1 worker"], figures[f"dN cold, {cores} workers"]
+    print(f"medians of {runs} runs, {len(all_examples())} examples, {cores} cores")
+    for name, seconds in figures.items():
+        print(f"  {name:<26} {seconds:7.2f} s")
+    print(f"  b/a                        {b / a:7.2f}   (target <= 1.3)")
+    print(f"  c/a                        {c / a:7.2f}   (target: c <= a + {own:.2f} s own run + 1 s"
+          f" = {a + own + 1:.2f} s)")
+    print(f"  d(1)/d({cores})                  {d1 / dn:7.2f}   (target >= 1.6)")
+    print(f"  peak memory, cold build    {peak[0]:7.0f} MiB in the build process,"
+          f" {peak[1]:.0f} MiB in the largest worker (target < 1024)")
+
+
+def _own_time(warm: Path, example_id: str) -> float:
+    import json
+
+    example = next(e for e in all_examples() if e.id == example_id)
+    return json.loads((warm / f"{cache.cache_key(example)}.json").read_text())["seconds"]
+
+
+def _peak_memory(scratch: Path) -> tuple[float, float]:
+    """Peak resident memory of a cold run: the process driving it, and its largest worker."""
+    script = ("import resource; from snippets.pipeline import build; build.produce(execute=True); "
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+              "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, check=True, capture_output=True, text=True,
+                         env={**os.environ, "SNIPPETS_CACHE": str(scratch)})
+    own, children = (int(v) / 1024 for v in run.stdout.split())
+    return own, children
+
+
+if __name__ == "__main__":
+    main()
