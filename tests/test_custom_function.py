@@ -140,6 +140,11 @@ def test_indices_marked_non_differentiable():
     assert not result["indices"].requires_grad
     assert result["indices"].tolist() == [1, 0]
     torch.testing.assert_close(result["x"].grad, torch.tensor([[0.0, 10.0, 0.0], [20.0, 0.0, 0.0]]))
+    builtin = result["x"].detach().clone().requires_grad_()
+    values, indices = builtin.max(dim=-1)
+    assert not indices.requires_grad
+    (values * torch.tensor([10.0, 20.0])).sum().backward()
+    torch.testing.assert_close(result["x"].grad, builtin.grad)
 
 
 def test_vmap_equals_the_loop():
