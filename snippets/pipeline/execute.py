@@ -107,7 +107,6 @@ def capture(module, name: str) -> dict:
     error = None
     start = time.perf_counter()
     with redirect_stdout(buffer), redirect_stderr(buffer), warnings.catch_warnings():
-        warnings.simplefilter("default")
         warnings.showwarning = lambda message, category, *rest, **kw: buffer.write(
             f"{category.__name__}: {message}\n")
         try:
