@@ -1,0 +1,158 @@
+"""The truths each recipe of "Recipes for your own derivative" must show, on its real result:
+the naive version fails (NaN, explosion, zero gradient, unaffordable cost) and the fix does not."""
+
+import math
+
+import torch
+
+from snippets import derivative_recipes as page
+
+
+# 1. softplus
+
+def test_naive_softplus_overflows_forward_and_is_nan_backward():
+    result = page.softplus_naive()
+    y, grad = result["y"], result["grad"]
+    assert math.isinf(y[2]) and math.isnan(grad[2])      # x = 100
+    assert grad[1].item() == 0.5                          # fine where nothing overflows
+
+
+def test_stable_formula_under_autograd_depends_on_the_spelling_at_zero():
+    at_zero = page.softplus_stable_formula()["at_zero"]
+    assert at_zero == {"clamp(min=0)": 1.0, "relu": 0.0, "maximum(x,0)": 0.5}
+
+
+def test_stable_softplus_is_finite_matches_softplus_and_passes_gradcheck():
+    result = page.softplus_fixed()
+    assert torch.isfinite(result["y"]).all() and torch.isfinite(result["grad"]).all()
+    torch.testing.assert_close(result["y"], torch.nn.functional.softplus(result["x"]))
+    torch.testing.assert_close(result["grad"], torch.sigmoid(result["x"]))
+    torch.testing.assert_close(result["grad"], result["reference_grad"])
+    assert result["grad"][-1].item() == 1.0                # the NaN of the naive version is gone
+    assert result["gradcheck"] and result["gradgradcheck"]
+
+
+# 2. RMSE
+
+def test_naive_rmse_gradient_is_nan_at_zero_and_poisons_a_step():
+    result = page.rmse_naive()
+    assert result["rmse"] == 0.0
+    assert result["grad"].isnan().all() and result["after_step"].isnan().all()
+
+
+def test_rmse_function_gives_zero_at_zero_and_autograds_gradient_elsewhere():
+    result = page.rmse_fixed()
+    assert torch.equal(result["at_zero"], torch.zeros(3))
+    assert torch.equal(result["norm_at_zero"], torch.zeros(3))
+    torch.testing.assert_close(result["away"], result["plain"])
+    assert result["gradcheck"]
+
+
+def test_epsilon_rmse_floors_the_value_and_fades_the_gradient():
+    result = page.rmse_epsilon()
+    eps, n = result["eps"], result["n"]
+    by_scale = {row[0]: row[1:] for row in result["rows"]}
+    for scale, (exact, smoothed, exact_norm, smooth_norm) in by_scale.items():
+        assert smoothed >= math.sqrt(eps) * (1 - 1e-6)
+        assert not math.isnan(exact_norm) and not math.isnan(smooth_norm)
+        if scale > 0:
+            assert math.isclose(exact_norm, 1 / math.sqrt(n), rel_tol=1e-5)
+    assert by_scale[0.0] == (0.0, by_scale[0.0][1], 0.0, 0.0)
+    assert math.isclose(by_scale[1.0][3], 1 / math.sqrt(n), rel_tol=1e-5)    # large errors: unchanged
+    assert by_scale[1e-6][3] < 0.02 * by_scale[1e-6][2]                     # tiny errors: faded
+
+
+# 3. clipping
+
+def test_plain_descent_on_w4_explodes():
+    history = page.clipping_explodes()["history"]
+    assert abs(history[1]) > abs(history[0]) and abs(history[3]) > 1e6
+    assert math.isnan(history[-1])
+
+
+def test_clipped_descent_moves_at_most_lr_times_limit_and_converges():
+    history = page.clipping_tamed()["history"]
+    steps = [abs(b - a) for a, b in zip(history, history[1:])]
+    assert max(steps) <= 0.1 + 1e-6
+    assert all(0 < b < a for a, b in zip(history, history[1:]))            # monotone, no overshoot
+    assert history[-1] < 0.2
+
+
+def test_gradcheck_cannot_see_a_clip_at_one():
+    assert page.clipping_gradcheck()["verdicts"] == {1.0: True, 0.5: False}
+
+
+# 4. straight-through estimator
+
+def test_round_has_zero_gradient():
+    result = page.round_gradient()
+    assert torch.equal(result["grad"], torch.zeros(4))
+    assert result["rounded"].tolist() == [0.0, 2.0, 2.0, -1.0]
+
+
+def test_ste_passes_the_gradient_through_like_the_detach_idiom():
+    result = page.ste_gradient()
+    assert torch.equal(result["ste_grad"], torch.ones(4))
+    assert torch.equal(result["idiom_grad"], result["ste_grad"])
+    assert torch.equal(result["idiom_value"], result["ste_value"])
+
+
+def test_only_the_ste_learns_the_integer_weights():
+    result = page.ste_training()
+    stuck, _ = result["results"]["torch.round"]
+    learned, weights = result["results"]["RoundSTE"]
+    assert len(set(stuck)) == 1                                   # the loss never moved
+    assert learned[-1] == 0.0 and learned[-1] < stuck[-1]
+    assert torch.equal(weights, result["true_weights"])
+
+
+# 5. finite differences against the complex step
+
+def test_complex_step_is_exact_and_central_differences_have_an_optimum():
+    result = page.complex_step_reference()
+    torch.testing.assert_close(result["complex"], result["by_hand"], rtol=0, atol=1e-15)
+    central = {step: errors[0] for step, errors in result["errors"].items()}
+    complex_errors = {step: errors[1] for step, errors in result["errors"].items()}
+    best = min(central, key=central.get)
+    assert 1e-7 <= best <= 1e-3 and central[best] < 1e-8
+    assert central[1e-20] > 1                                     # w + h == w: no slope seen
+    assert complex_errors[1e-20] < 1e-15
+
+
+def test_finite_difference_backward_agrees_with_the_complex_step():
+    result = page.finite_difference_validated()
+    assert result["gradcheck"]
+    assert (result["grad"] - result["reference"]).abs().max() < 1e-8
+
+
+def test_gradcheck_passes_the_bad_step_and_fails_the_good_one():
+    outcome = page.gradcheck_is_circular()["outcome"]
+    (bad_passed, bad_error), (good_passed, good_error) = outcome[1e-6], outcome[5e-3]
+    assert bad_passed and not good_passed
+    assert bad_error > 1e-2 and good_error < 1e-3 and good_error < bad_error / 100
+
+
+def test_complex_step_helper_on_a_polynomial():
+    w = torch.tensor([0.5, -2.0], dtype=torch.float64)
+    grad = page.complex_step_gradient(lambda w: (w ** 2 * w[0]).sum(), w)
+    by_autograd = torch.func.grad(lambda w: (w ** 2 * w[0]).sum())(w)
+    torch.testing.assert_close(grad, by_autograd, rtol=0, atol=1e-15)
+
+
+# 6. SPSA
+
+def test_spsa_uses_two_evaluations_per_gradient_and_converges():
+    result = page.spsa_versus_differences()
+    assert result["per_gradient"] == {"SPSA": {2}, "forward differences": {20}}
+    spsa = result["curves"]["SPSA"]
+    assert spsa[-1][1] < spsa[0][1] / 1e4
+    assert [e for e, _ in spsa] == [3 * (k + 1) for k in range(len(spsa))]  # 1 forward + 2 backward
+    differences = result["curves"]["forward differences"]
+    assert abs(differences[-1][0] - spsa[-1][0]) <= 21                       # a comparable budget
+
+
+def test_spsa_makes_progress_where_forward_differences_cannot_start():
+    result = page.spsa_many_weights()
+    assert result["n"] + 1 > result["budget"] >= result["evaluations"]
+    assert len(result["losses"]) == result["evaluations"] // 3
+    assert result["losses"][-1] < 0.9 * result["losses"][0]
