@@ -1,4 +1,6 @@
-"""Examples of the page "Forward and backward in a training loop" (docs/training-loop.md).
+"""Examples of the page "Forward and backward in a training loop".
+
+The page is docs/training-loop.md.
 
 Each example is the code the page shows, between its section markers; what
 it returns is for the tests in tests/test_training_loop.py.
@@ -21,8 +23,8 @@ from torch import nn
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
-# iris.csv lives in a folder "data" next to this script, or next to the working
-# directory when the code is pasted into an interactive session.
+# iris.csv is in a folder "data" next to this script, or in the working directory
+# when there is no script file (an interactive session, a notebook).
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()
 IRIS_CSV = HERE / "data" / "iris.csv"
 # --8<-- [end:setup]
@@ -30,7 +32,7 @@ IRIS_CSV = HERE / "data" / "iris.csv"
 
 # --8<-- [start:load_iris]
 def load_iris(path):
-    """Read the iris table: measurements (150 x 4), species index per flower, species names.
+    """Read the iris table: measurements (150 x 4), species of each flower, species names.
 
     >>> features, labels, species = load_iris(IRIS_CSV)
     >>> features.shape, labels.bincount().tolist(), species
@@ -52,7 +54,7 @@ def split(features, labels, seed=0):
 
     Targets are one-hot rows: species 2 becomes [0., 0., 1.].
 
-    >>> x_train, t_train, x_test, t_test = split(torch.rand(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]))
+    >>> x_train, t_train, x_test, t_test = split(torch.rand(6, 4), torch.arange(6) % 3)
     >>> x_train.shape, t_train.shape, x_test.shape, t_test.sum(dim=1).tolist()
     (torch.Size([4, 4]), torch.Size([4, 3]), torch.Size([2, 4]), [1.0, 1.0])
     """
@@ -69,11 +71,12 @@ class TwoLayerNet(nn.Module):
 
     def __init__(self, n_in=4, n_hidden=3, n_out=3):
         super().__init__()
-        self.hidden = nn.Linear(n_in, n_hidden)   # assigning a Module registers its parameters
+        # assigning a module to an attribute registers its parameters
+        self.hidden = nn.Linear(n_in, n_hidden)
         self.output = nn.Linear(n_hidden, n_out)
 
     def forward(self, x):
-        h = self.hidden(x).clamp(min=0)           # negative pre-activations become 0
+        h = self.hidden(x).clamp(min=0)    # negative values become 0
         return self.output(h)
 # --8<-- [end:model]
 
@@ -82,7 +85,7 @@ class TwoLayerNet(nn.Module):
 def training_loop():
     """The plain loop: zero_grad, forward, loss, backward, step, 50 times."""
     # --8<-- [start:training_loop]
-    torch.manual_seed(0)                              # the initial weights
+    torch.manual_seed(0)                          # sets the initial weights
     features, labels, species = load_iris(IRIS_CSV)
     x_train, t_train, x_test, t_test = split(features, labels, seed=0)
 
@@ -92,21 +95,24 @@ def training_loop():
 
     train_losses, test_losses = [], []
     for step in range(50):
-        optimizer.zero_grad()                         # clear the last step's gradients
-        loss = loss_fn(model(x_train), t_train)       # forward: model(x) calls model.forward(x)
-        loss.backward()                               # backward: fills p.grad for every parameter
-        with torch.no_grad():                         # the test loss, at the same weights
+        optimizer.zero_grad()                     # clear the last step's gradients
+        loss = loss_fn(model(x_train), t_train)   # forward (model.forward) and loss
+        loss.backward()                           # fill p.grad for every parameter
+        with torch.no_grad():                     # test loss at the same weights
             test_losses.append(loss_fn(model(x_test), t_test).item())
-        optimizer.step()                              # p -= lr * p.grad
+        optimizer.step()                          # p -= lr * p.grad
         train_losses.append(loss.item())
 
-    print(f"train loss (sum over {len(x_train)} flowers): {train_losses[0]:.4f} -> {train_losses[-1]:.4f}")
-    print(f"test loss  (sum over {len(x_test)} flowers):  {test_losses[0]:.4f} -> {test_losses[-1]:.4f}")
+    print(f"train loss, summed over {len(x_train)} flowers:"
+          f" {train_losses[0]:.4f} -> {train_losses[-1]:.4f}")
+    print(f"test loss, summed over {len(x_test)} flowers: "
+          f" {test_losses[0]:.4f} -> {test_losses[-1]:.4f}")
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot([loss / len(x_train) for loss in train_losses], label="train")
     ax.plot([loss / len(x_test) for loss in test_losses], label="test")
-    ax.set(xlabel="step", ylabel="squared error per flower", title="Training and test loss")
+    ax.set(xlabel="step", ylabel="squared error per flower",
+           title="Training and test loss")
     ax.legend()
     plt.show()
     # --8<-- [end:training_loop]
@@ -115,9 +121,10 @@ def training_loop():
 
 # --8<-- [start:fit]
 def fit(model, x, t, steps=50, lr=1e-4, zero_grad=True, backward=True, step=True):
-    """The loop above, with a switch for each call; returns the loss and gradient norm per step.
+    """The loop above with a switch for each call; the loss and gradient norm per step.
 
-    >>> losses, grad_norms = fit(nn.Linear(4, 3), torch.ones(2, 4), torch.eye(3)[:2], step=False)
+    >>> x, t = torch.ones(2, 4), torch.eye(3)[:2]
+    >>> losses, grad_norms = fit(nn.Linear(4, 3), x, t, step=False)
     >>> losses[0] == losses[-1], len(grad_norms)
     (True, 50)
     """
@@ -151,19 +158,21 @@ def leave_one_out():
                            ("without zero_grad()", {"zero_grad": False}),
                            ("without backward()", {"backward": False}),
                            ("without step()", {"step": False})]:
-        torch.manual_seed(0)                              # the same initial weights every time
+        torch.manual_seed(0)                      # the same initial weights each time
         runs[name] = fit(TwoLayerNet(), x_train, t_train, **switches)
         losses, grad_norms = runs[name]
-        print(f"{name:20}  loss {losses[0]:8.4f} -> {losses[-1]:8.4f}"
-              f"   gradient norm {grad_norms[0]:8.4f} -> max {max(grad_norms):8.4f}")
+        print(f"{name:20} loss {losses[0]:.2f} -> {losses[-1]:6.2f}   "
+              f"gradient norm {grad_norms[0]:6.2f}, largest {max(grad_norms):6.2f}")
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for name, (losses, grad_norms) in runs.items():
-        style = "--" if name == "without step()" else "-"    # it lies on top of "without backward()"
+        style = "--" if name == "without step()" else "-"   # it hides "without backward()"
         left.plot(losses, style, label=name)
         right.plot(grad_norms, style)
-    left.set(xlabel="step", ylabel="training loss (sum)", title="Loss with one call left out")
-    right.set(xlabel="step", ylabel="norm of all .grad", title="Gradient norm with one call left out")
+    left.set(xlabel="step", ylabel="training loss (sum)",
+             title="Loss with one call left out")
+    right.set(xlabel="step", ylabel="norm of all .grad",
+              title="Gradient norm with one call left out")
     fig.legend(loc="outside lower center", ncol=4)
     plt.show()
     # --8<-- [end:leave_one_out]
@@ -184,11 +193,13 @@ def accumulated_gradients():
     summed = [torch.zeros_like(p) for p in model.parameters()]
     for step in range(10):
         loss = loss_fn(model(x_train), t_train)
-        own = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)  # this step's alone
+        # this step's gradient alone; .grad is left as it is
+        own = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
         summed = [total + g for total, g in zip(summed, own)]
-        loss.backward()                                   # no zero_grad(): adds into .grad
+        loss.backward()                           # no zero_grad(): adds into .grad
         optimizer.step()
-    gap = max((p.grad - total).abs().max().item() for p, total in zip(model.parameters(), summed))
+    gap = max((p.grad - total).abs().max().item()
+              for p, total in zip(model.parameters(), summed))
     print(f"after 10 steps, largest |.grad - sum of the 10 gradients|: {gap}")
 
     torch.manual_seed(0)
@@ -203,7 +214,8 @@ def accumulated_gradients():
         momentum_losses.append(loss.item())
     torch.manual_seed(0)
     no_zero_losses, _ = fit(TwoLayerNet(), x_train, t_train, zero_grad=False)
-    print("losses without zero_grad() == losses of SGD with momentum=1:", no_zero_losses == momentum_losses)
+    print("losses without zero_grad() == losses of SGD with momentum=1:",
+          no_zero_losses == momentum_losses)
     # --8<-- [end:accumulated_gradients]
     return {"gap": gap, "model": model, "summed": summed,
             "no_zero_losses": no_zero_losses, "momentum_losses": momentum_losses}
@@ -220,25 +232,27 @@ def dead_units():
 
     with torch.no_grad():
         active = (model.hidden(x_train) > 0).float().mean(dim=0)
-    print("share of training flowers on which each hidden unit is positive:", active)
+    print("share of flowers on which each hidden unit is positive:", active)
 
     nn.MSELoss(reduction="sum")(model(x_train), t_train).backward()
     print("hidden.weight.grad:", model.hidden.weight.grad, sep="\n")
     print("output.weight.grad:", model.output.weight.grad, sep="\n")
 
     losses, _ = fit(model, x_train, t_train, steps=500)
-    p = t_train.mean(dim=0)                             # how often each species occurs
-    print("class frequencies p:", p, " output.bias after 500 steps:", model.output.bias.data)
-    print(f"loss after 500 steps: {losses[-1]:.4f}   N (1 - sum p^2): {len(t_train) * (1 - (p**2).sum()):.4f}")
+    p = t_train.mean(dim=0)                       # the share of each species
+    print("species shares p:           ", p)
+    print("output.bias after 500 steps:", model.output.bias.detach())
+    print(f"loss after 500 steps: {losses[-1]:.4f}")
+    print(f"N (1 - sum of p^2):   {len(t_train) * (1 - (p**2).sum()):.4f}")
     # --8<-- [end:dead_units]
     return {"active": active, "model": model, "losses": losses, "p": p, "n": len(t_train)}
 
 
 # --8<-- [start:standardize]
 def standardize(x_train, x_test):
-    """Shift and scale every measurement to mean 0 and standard deviation 1 on the training part.
+    """Shift and scale each measurement to mean 0 and standard deviation 1 (training part).
 
-    The test part gets the training part's mean and deviation: it stays unseen.
+    The test part is shifted and scaled by the same numbers: it stays unseen.
 
     >>> train, test = standardize(torch.tensor([[1.], [3.], [5.]]), torch.tensor([[7.]]))
     >>> train.flatten().tolist(), test.flatten().tolist()
@@ -261,20 +275,23 @@ def standardized_inputs():
     p = t_train.mean(dim=0)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.axhline(len(t_train) * (1 - (p**2).sum()), color="gray", linestyle="--",
-               label="always predicting the class frequencies")
+               label="answering the species shares")
     results = {}
+    print("inputs             units alive   loss after 50 / 1000 steps   test right")
     for name, (train, test) in inputs.items():
-        torch.manual_seed(0)                              # the same initial weights for both
+        torch.manual_seed(0)                      # the same initial weights for both
         model = TwoLayerNet()
         losses, _ = fit(model, train, t_train, steps=1000)
         with torch.no_grad():
             active = (model.hidden(train) > 0).any(dim=0).sum().item()
-            correct = (model(test).argmax(dim=1) == t_test.argmax(dim=1)).sum().item()
+            answers = model(test).argmax(dim=1)
+            correct = (answers == t_test.argmax(dim=1)).sum().item()
         results[name] = {"losses": losses, "active": active, "correct": correct}
-        print(f"{name:16}  units alive: {active} of 3   loss after 50 steps {losses[49]:7.4f},"
-              f" after 1000 {losses[-1]:7.4f}   test flowers right: {correct} of {len(test)}")
+        print(f"{name:18} {active} of 3        {losses[49]:7.4f} / {losses[-1]:7.4f}"
+              f"            {correct} of {len(test)}")
         ax.plot(range(0, 1000, 5), losses[::5], label=name)
-    ax.set(xlabel="step", ylabel="training loss (sum)", title="Raw against standardized measurements")
+    ax.set(xlabel="step", ylabel="training loss (sum)",
+           title="Raw against standardized measurements")
     ax.legend()
     plt.show()
     # --8<-- [end:standardized_inputs]
@@ -283,7 +300,7 @@ def standardized_inputs():
 
 # --8<-- [start:rmse_loss]
 class RMSELoss(nn.Module):
-    """Root mean squared error, sqrt(MSE + eps): eps keeps the gradient finite at a perfect fit."""
+    """Root mean squared error, sqrt(MSE + eps); eps keeps the gradient finite at 0."""
 
     def __init__(self, eps=1e-8):
         super().__init__()
@@ -318,9 +335,11 @@ def rmse_training():
         train_losses.append(loss.item())
 
     with torch.no_grad():
-        correct = (model(x_test).argmax(dim=1) == t_test.argmax(dim=1)).sum().item()
+        answers = model(x_test).argmax(dim=1)
+        correct = (answers == t_test.argmax(dim=1)).sum().item()
     print(f"train RMSE: {train_losses[0]:.4f} -> {train_losses[-1]:.4f}")
-    print(f"test RMSE:  {test_losses[0]:.4f} -> {test_losses[-1]:.4f}   test flowers right: {correct} of {len(x_test)}")
+    print(f"test RMSE:  {test_losses[0]:.4f} -> {test_losses[-1]:.4f}")
+    print(f"test flowers right: {correct} of {len(x_test)}")
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(train_losses, label="train")
@@ -339,7 +358,7 @@ def rmse_at_zero():
     target = torch.tensor([[0., 1., 0.]])
     grads = {}
     for eps in (0.0, 1e-8):
-        prediction = target.clone().requires_grad_()      # exactly right
+        prediction = target.clone().requires_grad_()  # exactly right
         loss = RMSELoss(eps=eps)(prediction, target)
         loss.backward()
         grads[eps] = prediction.grad
@@ -361,7 +380,7 @@ class Ramp(nn.Module):
 def ramp_matches_clamp():
     """The custom activation against clamp(min=0): values and gradients, and where others differ."""
     # --8<-- [start:ramp_matches_clamp]
-    x = torch.linspace(-1, 1, 5, requires_grad=True)       # includes x = 0 exactly
+    x = torch.linspace(-1, 1, 5, requires_grad=True)  # x[2] is exactly 0
     ramp = Ramp()
 
     def value_and_gradient(f):
@@ -379,9 +398,11 @@ def ramp_matches_clamp():
           "  same gradients:", torch.equal(g_ramp, g_clamp))
 
     at_zero = {}
-    for name, f in [("clamp(min=0)", lambda x: x.clamp(min=0)), ("Ramp()", ramp),
-                    ("torch.relu", torch.relu), ("maximum(x, 0)", lambda x: torch.maximum(x, torch.zeros(())))]:
-        at_zero[name] = value_and_gradient(f)[1][2].item()  # x[2] is 0
+    for name, f in [("clamp(min=0)", lambda x: x.clamp(min=0)),
+                    ("Ramp()", ramp),
+                    ("torch.relu", torch.relu),
+                    ("maximum(x, 0)", lambda x: torch.maximum(x, torch.zeros(())))]:
+        at_zero[name] = value_and_gradient(f)[1][2].item()
         print(f"derivative at x = 0 of {name:14} {at_zero[name]}")
     # --8<-- [end:ramp_matches_clamp]
     return {"y_ramp": y_ramp, "y_clamp": y_clamp, "g_ramp": g_ramp, "g_clamp": g_clamp,
@@ -398,7 +419,7 @@ def ramp_in_a_network():
 
     torch.manual_seed(0)
     with_clamp = TwoLayerNet()
-    torch.manual_seed(0)                                  # same draws, same initial weights
+    torch.manual_seed(0)                          # same draws, same initial weights
     with_ramp = nn.Sequential(nn.Linear(4, 3), Ramp(), nn.Linear(3, 3))
 
     losses_clamp, norms_clamp = fit(with_clamp, x_train, t_train)
@@ -406,8 +427,9 @@ def ramp_in_a_network():
     print(with_ramp)
     print("same loss at all 50 steps:", losses_clamp == losses_ramp)
     print("same gradient norms:      ", norms_clamp == norms_ramp)
-    print("same final weights:       ", torch.equal(with_clamp.hidden.weight, with_ramp[0].weight)
-          and torch.equal(with_clamp.output.weight, with_ramp[2].weight))
+    same = all(torch.equal(a, b) for a, b in zip(with_clamp.parameters(),
+                                                 with_ramp.parameters()))
+    print("same final parameters:    ", same)
     # --8<-- [end:ramp_in_a_network]
     return {"losses_clamp": losses_clamp, "losses_ramp": losses_ramp,
             "with_clamp": with_clamp, "with_ramp": with_ramp}
