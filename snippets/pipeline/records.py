@@ -83,7 +83,7 @@ def compare(example: Example, recorded: dict | None, new: dict) -> list[str]:
             if not _close(old, now, example):
                 problems.append(f"{where}: printed number {i + 1} of {len(old_numbers)} was {old!r}, "
                                 f"now {now!r} (line: {_line_of_number(new['text'], i)})")
-    if recorded.get("numbers") != split_numbers(recorded["text"])[1]:
+    if not _same_numbers(recorded.get("numbers", []), split_numbers(recorded["text"])[1]):
         problems.append(f"{where}: the record's numbers do not match its text; was it edited by hand?")
     problems += _compare_figures(where, example, recorded["figures"], new["figures"])
     return problems
@@ -111,6 +111,12 @@ def _compare_figures(where: str, example: Example, old: list, new: list) -> list
                 problems.append(f"{where}: figure {number} {key}: {len(bad)} values moved, first at {i}: "
                                 f"was {old_values[i]!r}, now {new_values[i]!r}")
     return problems
+
+
+def _same_numbers(first: list[float], second: list[float]) -> bool:
+    """Equal lists, counting NaN equal to NaN (a printed ``nan`` is a legitimate output)."""
+    return len(first) == len(second) and all(
+        a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(first, second))
 
 
 def _close(old: float, new: float, example: Example) -> bool:
