@@ -1,0 +1,293 @@
+"""The truths each example of "Cutting the graph with finite differences" must show, on its real result."""
+
+import math
+
+import pytest
+import torch
+
+from snippets import finite_differences as page
+
+TRUE_W = torch.tensor([1.2, -3.4])
+# Noise-free float32 data: both fits must land on the true weights to well below this.
+FIT_TOLERANCE = 1e-4
+
+
+# --- the model and its string twin -------------------------------------------------------
+
+def test_string_version_has_no_graph_and_backward_fails():
+    result = page.graph_or_no_graph()
+    assert torch.equal(result["w_grad"], torch.tensor([2.0, 1.0]))
+    assert torch.equal(result["y"], result["y_string"])
+    assert result["y_string"].grad_fn is None
+    assert "does not require grad" in result["message"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_string_version_computes_the_same_values(dtype):
+    x = torch.linspace(-1, 1, 21, dtype=dtype)            # negative x: the parentheses matter
+    w = torch.tensor([1.2, -3.4], dtype=dtype)
+    torch.testing.assert_close(page.f_string(x, w), page.f(x, w))
+
+
+def test_data_is_seeded_float32_uniform_and_on_the_true_curve():
+    x_train, y_train, x_valid, y_valid = page.training_data()["data"]
+    assert x_train.shape == (200,) and x_valid.shape == (10,)
+    assert x_train.dtype == torch.float32
+    assert 0 <= x_train.min() and x_train.max() < 1
+    torch.testing.assert_close(y_train, 2 * x_train * 1.2 + x_train**2 * -3.4)
+    torch.testing.assert_close(y_valid, page.f(x_valid, TRUE_W))
+    for again, before in zip(page.make_data(seed=0), (x_train, y_train, x_valid, y_valid)):
+        assert torch.equal(again, before)
+    assert not torch.equal(page.make_data(seed=1)[0], x_train)
+
+
+# --- the two fits ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def both():
+    return page.fit_both()
+
+
+def test_autograd_fit_reaches_the_true_weights():
+    result = page.fit_with_autograd()
+    torch.testing.assert_close(result["w"], TRUE_W, rtol=0, atol=FIT_TOLERANCE)
+    assert len(result["losses"]) == 20
+    assert result["losses"][-1] < 1e-3 * result["losses"][0]
+
+
+def test_finite_difference_fit_reaches_the_true_weights(both):
+    torch.testing.assert_close(both["w_fd"], TRUE_W, rtol=0, atol=FIT_TOLERANCE)
+    torch.testing.assert_close(both["w"], TRUE_W, rtol=0, atol=FIT_TOLERANCE)
+
+
+def test_the_two_fits_agree(both):
+    torch.testing.assert_close(both["w_fd"], both["w"], rtol=0, atol=1e-5)
+    assert both["gap"].max() < 1e-5
+    for autograd_loss, fd_loss in zip(both["losses"][:10], both["losses_fd"][:10]):
+        assert fd_loss == pytest.approx(autograd_loss, rel=1e-2)
+
+
+def test_autograd_fit_in_the_page_and_in_fit_both_are_the_same():
+    assert torch.equal(page.fit_with_autograd()["w"], page.fit_both()["w"])
+
+
+def test_forward_differences_cost_n_plus_one_calls_per_step(both):
+    assert both["calls"] == 20 * 20 * (2 + 1)
+
+
+def test_forward_difference_gradient_is_close_to_autograd_with_rounding_error_only():
+    w_grad = page.difference_gradient()["w_grad_float64"]
+    # f is linear in w: only rounding, about eps / step, is left
+    torch.testing.assert_close(w_grad, torch.tensor([2.0, 1.0], dtype=torch.float64), rtol=0, atol=1e-11)
+
+
+# --- the accuracy study ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scheme, power", [("forward", 1 / 2), ("central", 1 / 3)])
+def test_located_optimal_step_is_within_an_order_of_magnitude_of_theory(dtype, scheme, power):
+    best = page.step_size_study()["best_steps"][dtype, scheme]
+    theory = torch.finfo(getattr(torch, dtype)).eps ** power
+    assert theory / 10 < best < theory * 10
+
+
+# --- the reusable wrapper -------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_wrapper_matches_autograd_to_the_expected_order(dtype):
+    errors = page.wrapper_against_autograd()["errors"]
+    eps = torch.finfo(getattr(torch, dtype)).eps
+    for scheme, order in (("forward", eps ** (1 / 2)), ("central", eps ** (2 / 3))):
+        for error in errors[dtype, scheme]:       # dL/dw and dL/dx
+            assert error < 10 * order, (scheme, error)
+    assert max(errors[dtype, "central"]) < min(errors[dtype, "forward"])
+
+
+def test_wrapper_matches_the_complex_step():
+    result = page.wrapper_complex_step()
+    assert result["agree"]
+    eps = torch.finfo(torch.float64).eps
+    assert result["errors"]["forward"] < 10 * eps ** (1 / 2)
+    assert result["errors"]["central"] < 10 * eps ** (2 / 3)
+
+
+def test_complex_step_is_exact_to_machine_precision():
+    x = torch.linspace(-2, 2, 7, dtype=torch.float64)
+    w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64)
+    jacobian = page.complex_step_jacobian(page.lorentzian_numpy, x, w)
+    exact = torch.autograd.functional.jacobian(lambda w: page.lorentzian(x, w), w).T
+    torch.testing.assert_close(jacobian, exact, rtol=1e-14, atol=1e-15)
+
+
+def test_call_counts_are_n_plus_one_two_n_and_one_batched():
+    counts = page.wrapper_call_counts()["counts"]
+    n = 3
+    assert counts["forward", False, False] == (1, n)          # n + 1 in all
+    assert counts["central", False, False] == (1, 2 * n)      # 2n for the gradient
+    assert counts["forward", True, False] == (1, 1)           # one batched call
+    assert counts["central", True, False] == (1, 1)
+    assert counts["forward", False, True] == (1, n + 1)       # one more per input feature
+    assert counts["central", False, True] == (1, 2 * n + 2)
+
+
+@pytest.mark.parametrize("scheme", ["forward", "central"])
+def test_wrapper_handles_several_input_features_and_leaves_untouched_inputs_alone(scheme):
+    def black_box(x, w):                                  # x: 4 samples of 2 features
+        return (w[0] * x[:, 0] * x[:, 1] + w[1] * x[:, 1] ** 3) / (1 + x[:, 0] ** 2)
+
+    x = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    w = torch.tensor([0.7, -1.3], dtype=torch.float64)
+    x_fd, w_fd = x.clone().requires_grad_(), w.clone().requires_grad_()
+    page.finite_differences(black_box, scheme)(x_fd, w_fd).square().sum().backward()
+    x_ag, w_ag = x.clone().requires_grad_(), w.clone().requires_grad_()
+    black_box(x_ag, w_ag).square().sum().backward()
+    tolerance = 1e-6 if scheme == "forward" else 1e-9
+    torch.testing.assert_close(x_fd.grad, x_ag.grad, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(w_fd.grad, w_ag.grad, rtol=tolerance, atol=tolerance)
+
+    only_w = w.clone().requires_grad_()
+    calls = page.CountCalls(black_box)
+    page.finite_differences(calls, scheme)(x, only_w).sum().backward()
+    assert calls.calls == 1 + (2 if scheme == "forward" else 4)
+
+
+def test_default_step_scales_with_dtype_and_size():
+    for dtype in (torch.float32, torch.float64):
+        eps = torch.finfo(dtype).eps
+        w = torch.tensor([0.001, 1.0, -50.0], dtype=dtype)
+        torch.testing.assert_close(page.default_step(w, "forward"),
+                                   math.sqrt(eps) * torch.tensor([1.0, 1.0, 50.0], dtype=dtype))
+        torch.testing.assert_close(page.default_step(w, "central"),
+                                   eps ** (1 / 3) * torch.tensor([1.0, 1.0, 50.0], dtype=dtype))
+
+
+def test_unknown_scheme_is_refused():
+    with pytest.raises(ValueError, match="scheme"):
+        page.perturbed(torch.ones(2), "backward")
+
+
+def test_gradcheck_passes_on_the_central_wrapper():
+    """gradcheck agrees, but it only compares differences with differences: hence the tests above."""
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64, requires_grad=True)
+    g = page.finite_differences(page.lorentzian_numpy, "central", batched=True)
+    assert torch.autograd.gradcheck(g, (x, w), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_second_derivative_is_refused():
+    w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64, requires_grad=True)
+    y = page.finite_differences(page.lorentzian)(torch.linspace(-2, 2, 5, dtype=torch.float64), w)
+    (grad,) = torch.autograd.grad(y.square().sum(), w, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()
+
+
+# --- safe evaluation of formulas ------------------------------------------------------------
+
+HOSTILE = [
+    "__import__('os').system('echo hacked')",
+    "__import__",
+    "open('/etc/passwd').read()",
+    "x.__class__",
+    "x.__class__.__mro__[1].__subclasses__()",
+    "().__class__.__base__.__subclasses__()",
+    "(1).__class__",
+    "__builtins__",
+    "_secret",
+    "secret",
+    "eval('1')",
+    "exec('x = 1')",
+    "getattr(x, 'real')",
+    "lambda: 0",
+    "(lambda: 0)()",
+    "[c for c in (1, 2)]",
+    "{c for c in (1, 2)}",
+    "{c: c for c in (1, 2)}",
+    "(c for c in (1, 2))",
+    "import os",
+    "from os import system",
+    "x = 1",
+    "(y := 1)",
+    "9**9**9**9",
+    "2 ** 1000",
+    "x ** -200",
+    "'a' * 10**9",
+    "b'a'",
+    "f'{x}'",
+    "True + 1",
+    "1j * x",
+    "x[0]",
+    "x if x else 1",
+    "x < 1",
+    "x and 1",
+    "x @ x",
+    "x // 2",
+    "x % 2",
+    "~1",
+    "not x",
+    "sin(x, x)",
+    "sin(x=1)",
+    "sin",
+    "sin(*[x])",
+    "-" * 990 + "x",
+    "(" * 300 + "x" + ")" * 300,
+    "x + " * 300 + "x",
+    "x" * 1001,
+    "",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_safe_eval_refuses_hostile_input(text):
+    with pytest.raises(page.FormulaError):
+        page.safe_eval(text, {"x": 0.5, "w0": 1.2, "w1": -3.4})
+
+
+VALID = [
+    ("2 * x * w0 + x**2 * w1", 2 * 0.5 * 1.2 + 0.5**2 * -3.4),
+    ("-x**2", -0.25),
+    ("+x - -w0", 0.5 + 1.2),
+    ("(x + 1) / (w0 - 1)", 1.5 / (1.2 - 1)),
+    ("2 ** 10", 1024.0),
+    ("1e-3 * x", 0.0005),
+    ("sqrt(x) * exp(-x) / (1 + x)", math.sqrt(0.5) * math.exp(-0.5) / 1.5),
+    ("log(x) + sin(x) + cos(x) + tanh(x)", math.log(0.5) + math.sin(0.5) + math.cos(0.5) + math.tanh(0.5)),
+]
+
+
+@pytest.mark.parametrize("text, expected", VALID)
+def test_safe_eval_computes_valid_formulas(text, expected):
+    assert page.safe_eval(text, {"x": 0.5, "w0": 1.2, "w1": -3.4}) == pytest.approx(expected, rel=1e-15)
+
+
+def test_safe_formulas_example_refuses_every_hostile_line():
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        page.safe_formulas()
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 3 + 13
+    assert all("refused:" in line for line in lines[3:])
+    assert "ACCEPTED" not in buffer.getvalue()
+
+
+def test_formula_on_tensors_gives_autograd_gradients():
+    result = page.formula_with_autograd()
+    assert torch.equal(result["w_grad"], torch.tensor([2.0, 1.0]))
+    x = torch.linspace(-1, 1, 11)
+    w = torch.tensor([1.2, -3.4])
+    y = page.safe_eval("2 * x * w0 + x**2 * w1", {"x": x, "w0": w[0], "w1": w[1]})
+    torch.testing.assert_close(y, page.f(x, w))
+
+
+def test_eval_demonstrations_reach_what_they_should_not():
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        page.eval_is_not_a_sandbox()
+    text = buffer.getvalue()
+    assert "'hunter2'" in text and "getpid" in text and "BuiltinImporter" in text
