@@ -351,7 +351,7 @@ def rmse_training():
     return {"train_losses": train_losses, "test_losses": test_losses, "correct": correct}
 
 
-@example
+@example(atol=1e-12)
 def rmse_at_zero():
     """At a perfect prediction the square root's derivative is infinite: eps keeps it finite."""
     # --8<-- [start:rmse_at_zero]
@@ -362,7 +362,9 @@ def rmse_at_zero():
         loss = RMSELoss(eps=eps)(prediction, target)
         loss.backward()
         grads[eps] = prediction.grad
-        print(f"eps = {eps:g}:  loss {loss.item():g}   gradient {prediction.grad}")
+        print(f"eps = {eps:g}: loss {loss.item():g}")
+        print("  gradient is NaN: ", prediction.grad.isnan())
+        print("  gradient is zero:", prediction.grad == 0)
     # --8<-- [end:rmse_at_zero]
     return {"grads": grads}
 
