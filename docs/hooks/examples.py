@@ -74,3 +74,29 @@ def on_post_build(config):
         for example in find_examples(module):
             if example.id not in state["shown"]:
                 log.warning(f"{example.where}: example {example.id} is shown on no page")
+
+
+# --- Downloads: each page's code as a script and a notebook (snippets.pipeline.downloads) ---
+# Added in separate functions so the ones above stay as they are. The files are generated
+# before any page is rendered; docs/overrides/main.html links to them from the page.
+from snippets.pipeline import downloads  # noqa: E402
+
+
+def on_nav(nav, config, files):
+    state["downloads"] = {}
+    for page in nav.pages:
+        parts = downloads.page_parts(page.file.content_string)
+        if not downloads.has_code(parts):
+            continue
+        title = page.title or next((t.lstrip("# ") for k, t in parts if t.startswith("# ")), page.file.name)
+        url = (config.site_url or "/") + page.url
+        script_uri, notebook_uri = downloads.download_uris(page.file.src_uri)
+        files.append(File.generated(config, script_uri, content=downloads.script(title, url, parts)))
+        files.append(File.generated(config, notebook_uri, content=downloads.notebook(title, url, parts)))
+        state["downloads"][page.file.src_uri] = {"script": script_uri, "notebook": notebook_uri}
+    return nav
+
+
+def on_page_context(context, page, config, nav):
+    context["downloads"] = state.get("downloads", {}).get(page.file.src_uri)
+    return context
