@@ -81,6 +81,18 @@ def test_forward_difference_gradient_is_close_to_autograd_with_rounding_error_on
     torch.testing.assert_close(w_grad, torch.tensor([2.0, 1.0], dtype=torch.float64), rtol=0, atol=1e-11)
 
 
+def test_forward_difference_backward_weights_each_output_by_grad_output():
+    generator = torch.Generator().manual_seed(3)
+    x = torch.rand(10, dtype=torch.float64, generator=generator).requires_grad_()
+    v = torch.randn(10, dtype=torch.float64, generator=generator)
+    w_fd = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)
+    page.ForwardDifference.apply(page.f_string, x, w_fd).backward(v)
+    w_ag = w_fd.detach().clone().requires_grad_()
+    page.f(x.detach(), w_ag).backward(v)
+    torch.testing.assert_close(w_fd.grad, w_ag.grad, rtol=1e-9, atol=1e-9)
+    assert x.grad is None                                  # backward returned None for x
+
+
 # --- the accuracy study ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
