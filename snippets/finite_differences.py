@@ -249,7 +249,7 @@ def fit_both():
 
 @example(atol=0)
 def step_size_study():
-    """Error of forward and central differences against the exact derivative, as the step shrinks."""
+    """Error of forward and central differences against the exact derivative as the step shrinks."""
     # --8<-- [start:step_size_study]
     def g(w):                      # a curved test function: arithmetic only, so its
         return 1 / w               # rounding is the same on every machine
@@ -331,7 +331,8 @@ def weight_gradient(f, x, w, y, grad_y, scheme="central", batched=False):
     """dL/dw = sum over outputs of grad_y · ∂y/∂w, each ∂y/∂w_i from one difference.
 
     >>> x, w = torch.tensor([1., 2.], dtype=torch.float64), torch.tensor([3.], dtype=torch.float64)
-    >>> grad = weight_gradient(lambda x, w: w * x**2, x, w, w * x**2, torch.ones(2, dtype=torch.float64))
+    >>> square = lambda x, w: w * x**2
+    >>> grad = weight_gradient(square, x, w, square(x, w), torch.ones_like(x))
     >>> torch.allclose(grad, (x**2).sum())      # d/dw of sum(w·x²)
     True
     """
@@ -353,7 +354,8 @@ def input_gradient(f, x, w, y, grad_y, scheme="central"):
     (forward) or two (central), whatever the batch size.
 
     >>> x, w = torch.tensor([1., 2.], dtype=torch.float64), torch.tensor([3.], dtype=torch.float64)
-    >>> grad = input_gradient(lambda x, w: w * x**2, x, w, w * x**2, torch.ones(2, dtype=torch.float64))
+    >>> square = lambda x, w: w * x**2
+    >>> grad = input_gradient(square, x, w, square(x, w), torch.ones_like(x))
     >>> torch.allclose(grad, 2 * w * x)         # d/dx of w·x², sample by sample
     True
     """
@@ -415,7 +417,7 @@ def finite_differences(f, scheme="central", batched=False):
 
 # --8<-- [start:lorentzian]
 def lorentzian(x, w):
-    """height / (1 + ((x - centre) / width)²) for w = (height, centre, width), or a stack of such w.
+    """height / (1 + ((x - centre) / width)²) for w = (height, centre, width), or a stack of w.
 
     >>> lorentzian(torch.tensor([0., 1.]), torch.tensor([2., 0., 1.])).tolist()
     [2.0, 1.0]
@@ -499,7 +501,8 @@ def complex_step_jacobian(f, x, w, h=1e-20):
     """∂f/∂w_i = Im f(x, w + i·h·e_i) / h, one row per weight; needs f to accept complex w.
 
     >>> x = torch.tensor([2.], dtype=torch.float64)
-    >>> complex_step_jacobian(lambda x, w: w**3 * x, x, torch.tensor([1.], dtype=torch.float64)).tolist()
+    >>> w = torch.tensor([1.], dtype=torch.float64)
+    >>> complex_step_jacobian(lambda x, w: w**3 * x, x, w).tolist()
     [[6.0]]
     """
     rows = w.detach().to(torch.complex128) + 1j * h * torch.eye(w.numel(), dtype=torch.float64)
@@ -606,7 +609,8 @@ def safe_eval(formula, variables):
             return OPERATORS[type(node.op)](evaluate(node.operand, depth + 1))
         if isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
             left, right = evaluate(node.left, depth + 1), evaluate(node.right, depth + 1)
-            if isinstance(node.op, ast.Pow) and isinstance(right, float) and abs(right) > MAX_EXPONENT:
+            too_large = isinstance(right, float) and abs(right) > MAX_EXPONENT
+            if isinstance(node.op, ast.Pow) and too_large:
                 raise FormulaError(f"exponent {right:g} is larger than {MAX_EXPONENT}")
             return OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.Call):
@@ -625,7 +629,7 @@ def safe_eval(formula, variables):
 
 @example
 def safe_formulas():
-    """The safe evaluator computes arithmetic and refuses everything else, naming what it refused."""
+    """The safe evaluator computes arithmetic and refuses everything else, saying what it refused."""
     # --8<-- [start:safe_formulas]
     variables = {"x": 0.5, "w0": 1.2, "w1": -3.4}
     for text in ["2 * x * w0 + x**2 * w1", "-x**2", "sqrt(x) * exp(-x) / (1 + x)"]:
