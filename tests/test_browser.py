@@ -1,0 +1,332 @@
+"""The built site as a reader sees it, in headless Chromium (Debian's package, driven by Playwright;
+no browser is downloaded): every page loads from localhost alone with no console error, its
+formulas are drawn as MathML, its images load, the light/dark switch works and the plots follow
+it readably, and search finds every page. Also, without a browser: every link and anchor of the
+built site resolves, and unknown addresses get the site's own 404 page."""
+
+import io
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from conftest import doc_pages, page_path, site_url_path
+from snippets.pipeline.examples import PROJECT_DIR
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+RAW_TEX = re.compile(r"\\[()\[\]]|\\frac|\\begin\{|\\mathrm")
+
+pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                reason=f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+
+
+class Reader:
+    """One browser for the session; everything it requests and every console error is recorded.
+    Requests to anything but the local server are blocked before they leave."""
+
+    def __init__(self, context, base_url):
+        self.context, self.base_url = context, base_url
+        self.origin = "{0.scheme}://{0.netloc}/".format(urlsplit(base_url))
+        self.requests, self.blocked, self.failed, self.errors = [], [], [], []
+        context.route("**/*", self._route)
+        context.on("request", lambda request: self.requests.append(request.url))
+        context.on("requestfailed", lambda request: self.failed.append(f"{request.url} ({request.failure})"))
+        context.on("response", lambda response: response.status >= 400 and self.failed.append(
+            f"{response.url} (HTTP {response.status})"))
+        self.page = context.new_page()
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(
+            f"console error: {message.text} at {message.location.get('url')}"))
+        self.page.on("pageerror", lambda error: self.errors.append(f"uncaught error: {error}"))
+
+    def _route(self, route):
+        if route.request.url.startswith(self.origin):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort("blockedbyclient")
+
+    def open(self, path: str):
+        """Go to a page of the site; returns the main response. Clears the records first."""
+        for record in (self.requests, self.blocked, self.failed, self.errors):
+            record.clear()
+        return self.page.goto(self.base_url + path, wait_until="load")
+
+    def problems(self, expected_404: str | None = None) -> list[str]:
+        """Everything that went wrong since the last :meth:`open`, but the one 404 expected."""
+        return ([f"request leaving localhost (blocked): {url}" for url in self.blocked]
+                + [f"failed request: {what}" for what in self.failed if what != f"{expected_404} (HTTP 404)"]
+                + [error for error in self.errors
+                   if not (expected_404 and error.startswith("console error: Failed to load resource")
+                           and error.endswith(f" at {expected_404}"))])
+
+
+@pytest.fixture(scope="session")
+def reader(site_server, tmp_path_factory):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with playwright_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            color_scheme="light", viewport={"width": 1280, "height": 900}, service_workers="block")
+        try:
+            context.set_default_timeout(10_000)
+            yield Reader(context, site_server)
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def _search_word(site: Path, page: str) -> str:
+    """A word of the page that as few other pages as possible contain (most frequent on it first)."""
+    docs = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))["docs"]
+    words_of = {}
+    for doc in docs:
+        text = re.sub(r"<[^>]+>", " ", doc["title"] + " " + doc["text"])
+        words_of.setdefault(doc["location"].split("#")[0], Counter()).update(
+            w.lower() for w in re.findall(r"(?<![\w.])[A-Za-z]{6,}(?![\w.])", text))
+    mine = words_of.get(page_path(page), Counter())
+    assert mine, f"{page}: not in the search index"
+    spread = Counter(w for words in words_of.values() for w in words)
+    return min(mine, key=lambda w: (spread[w], -mine[w], w))
+
+
+def _luminance(rgb):
+    """Relative luminance (WCAG) of RGB values 0-255, along the last axis."""
+    import numpy as np
+
+    c = np.asarray(rgb, dtype=float) / 255.0
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return c @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def _pixels(png: bytes):
+    """The RGB pixels of a screenshot, less a 2-pixel rim (element shots round outwards)."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[2:-2, 2:-2].reshape(-1, 3).astype(int)
+
+
+def _plot_readability(shown: bytes, original: bytes) -> tuple[float, float, int]:
+    """How a plot reads on the page: (luminance of what it sits on, median contrast of its text
+    and axes against that, number of such pixels).
+
+    The text and axes are where the figure itself has black or near-black grey ink (found in
+    ``original``, the same image drawn unfiltered on white; coloured data such as a heat map's
+    darkest colours are left out); ``shown`` is the image as the page draws it. What it
+    sits on is its most common colour (the page's background: the figures are transparent).
+    """
+    import numpy as np
+
+    shown, original = _pixels(shown), _pixels(original)
+    colours, counts = np.unique(shown, axis=0, return_counts=True)
+    background = _luminance(colours[counts.argmax()])
+    ink = (original.max(axis=1) < 48) & (np.ptp(original, axis=1) < 12)
+    if shown.shape != original.shape or not ink.any():
+        return background, 0.0, 0
+    lum = _luminance(shown[ink])
+    contrast = (np.maximum(background, lum) + 0.05) / (np.minimum(background, lum) + 0.05)
+    return background, float(np.median(contrast)), int(ink.sum())
+
+
+UNFILTERED = "el => { el.style.setProperty('filter', 'none', 'important'); el.style.setProperty('background', '#fff', 'important'); }"
+RESTORED = "el => { el.style.removeProperty('filter'); el.style.removeProperty('background'); }"
+
+
+def _check_plots(reader, scheme: str, page: str) -> list[str]:
+    """Every plot of the page follows the scheme: on the page's own background, text and axes
+    at a contrast of at least 4.5:1 (WCAG AA for text)."""
+    problems = []
+    for number, plot in enumerate(reader.page.locator("article img.plot").all(), start=1):
+        plot.scroll_into_view_if_needed()
+        shown = plot.screenshot(animations="disabled")
+        plot.evaluate(UNFILTERED)
+        original = plot.screenshot(animations="disabled")
+        plot.evaluate(RESTORED)
+        background, contrast, pixels = _plot_readability(shown, original)
+        where = f"{page}, plot {number} ({plot.get_attribute('src')}), {scheme} scheme"
+        if (background > 0.5) != (scheme == "default"):
+            problems.append(f"{where}: sits on a background of luminance {background:.2f}, "
+                            "which does not follow the scheme")
+        if not pixels:
+            problems.append(f"{where}: no black text or axes found in the figure")
+        elif contrast < 4.5:
+            problems.append(f"{where}: its text and axes stand out {contrast:.1f}:1 from the background (< 4.5:1)")
+    return problems
+
+
+def _scheme(reader) -> str:
+    return reader.page.get_attribute("body", "data-md-color-scheme")
+
+
+def _toggle_scheme(reader) -> str:
+    before = _scheme(reader)
+    reader.page.locator("form[data-md-component=palette] label:visible").first.click()
+    reader.page.wait_for_function(f"document.body.getAttribute('data-md-color-scheme') !== {before!r}",
+                                  timeout=5000)
+    return _scheme(reader)
+
+
+@pytest.mark.parametrize("page", doc_pages())
+def test_page_as_a_reader_sees_it(page, reader, built_site):
+    response = reader.open(page_path(page))
+    assert response.status == 200, f"{page}: HTTP {response.status}"
+    problems = []
+
+    # Formulas: every one arithmatex marked is MathML the browser lays out itself; no TeX is left.
+    markdown = (PROJECT_DIR / "docs" / page).read_text(encoding="utf-8")
+    math = reader.page.evaluate("""() => {
+        const marked = [...document.querySelectorAll('article .arithmatex')];
+        const maths = [...document.querySelectorAll('article math')];
+        const texts = [];
+        const walker = document.createTreeWalker(document.querySelector('article'), NodeFilter.SHOW_TEXT);
+        while (walker.nextNode()) {
+            const node = walker.currentNode;
+            if (!node.parentElement.closest('pre, code, script, style, annotation')) texts.push(node.data);
+        }
+        return {marked: marked.length, unconverted: marked.filter(m => !m.querySelector('math')).length,
+                maths: maths.length, text: texts.join(''),
+                unlaid: maths.filter(m => !getComputedStyle(m).display.includes('math')
+                                        || (m.getClientRects().length && !m.getBoundingClientRect().width)).length};
+    }""")
+    if re.search(r"\\\(|\\\[", markdown):
+        if not math["maths"]:
+            problems.append("the Markdown has formulas but the page has no <math> element")
+    if math["unconverted"]:
+        problems.append(f"{math['unconverted']} of {math['marked']} formulas were not converted to MathML")
+    if math["unlaid"]:
+        problems.append(f"{math['unlaid']} <math> elements are not laid out as MathML")
+    leftover = RAW_TEX.findall(math["text"])
+    if leftover:
+        problems.append(f"raw TeX in the visible text: {sorted(set(leftover))}")
+
+    # Images: every one loaded.
+    broken = reader.page.evaluate("""() => [...document.images]
+        .filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src'))""")
+    problems += [f"image did not load: {src}" for src in broken]
+
+    # Light/dark: the switch changes the scheme, and the plots follow it, readable in both.
+    first = _scheme(reader)
+    problems += _check_plots(reader, first, page)
+    second = _toggle_scheme(reader)
+    if second == first:
+        problems.append(f"the palette toggle left the scheme at {first!r}")
+    problems += _check_plots(reader, second, page)
+    if _toggle_scheme(reader) != first:
+        problems.append("the palette toggle does not switch back")
+
+    # Search: a word of this page finds this page.
+    word = _search_word(built_site, page)
+    search = reader.page.locator("input.md-search__input")
+    search.click(timeout=5000)
+    search.fill("")
+    search.press_sequentially(word)
+    target = reader.base_url + page_path(page)
+    try:
+        reader.page.wait_for_function("""target => [...document.querySelectorAll('.md-search-result__link')]
+            .some(a => a.href.split(/[?#]/)[0] === target)""", arg=target, timeout=10000)
+    except Exception:  # noqa: BLE001 - report what was found instead
+        found = reader.page.eval_on_selector_all(".md-search-result__link", "as => as.map(a => a.href)")
+        problems.append(f"searching {word!r} does not list {target}; it lists {found[:10]}")
+    reader.page.keyboard.press("Escape")
+
+    problems += reader.problems()  # requests and console errors from loading, toggling and searching
+    assert sorted(set(problems)) == [], f"{page}:\n" + "\n".join(sorted(set(problems)))
+
+
+def test_unknown_address_gets_the_sites_404_page(reader):
+    response = reader.open("no/such/page/")
+    assert response.status == 404
+    assert reader.page.locator("article h1").inner_text() == "Page not found"
+    listed = reader.page.eval_on_selector_all("article .not-found-pages a", "as => as.map(a => a.href)")
+    assert len(listed) == len(doc_pages())
+    assert reader.page.evaluate("getComputedStyle(document.querySelector('.md-header')).position") == "sticky", \
+        "the 404 page's stylesheet did not load"
+    assert reader.problems(expected_404=reader.base_url + "no/such/page/") == []
+    reader.page.locator("article a", has_text="Go to the home page").click()
+    reader.page.wait_for_load_state("load")
+    assert reader.page.url == reader.base_url
+    assert reader.problems(expected_404=reader.base_url + "no/such/page/") == []
+
+
+def test_plot_check_notices_a_plot_that_ignores_the_scheme(reader, built_site):
+    """The readability check above can fail: dark-scheme plots left unfiltered are caught."""
+    with_plots = [page for page in doc_pages()
+                  if 'class="plot"' in (built_site / page_path(page) / "index.html").read_text(encoding="utf-8")]
+    if not with_plots:
+        pytest.skip("no page has a plot yet")
+    reader.open(page_path(with_plots[0]))
+    if _scheme(reader) != "slate":
+        _toggle_scheme(reader)
+    reader.page.add_style_tag(content="img.plot { filter: none !important; }")
+    problems = _check_plots(reader, "slate", with_plots[0])
+    _toggle_scheme(reader)
+    assert problems and all("stand out" in problem for problem in problems), problems
+
+
+# --- Without a browser: links, anchors and the page list of the built site ---
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.links, self.ids = [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in ("id", "name"):
+            if attrs.get(name) and (name == "id" or tag == "a"):
+                self.ids.add(attrs[name])
+        for name in ("href", "src"):
+            if attrs.get(name) is not None and tag in ("a", "link", "script", "img", "source", "iframe"):
+                self.links.append((tag, attrs[name]))
+
+
+def _parse(path: Path) -> _Links:
+    parser = _Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_every_link_and_anchor_of_the_built_site_resolves(built_site):
+    prefix = site_url_path()
+    parsed, problems = {}, []
+    pages = sorted(built_site.rglob("*.html"))
+    for html in pages:
+        for tag, link in _parse(html).links:
+            split = urlsplit(link)
+            if split.scheme or link.startswith(("mailto:", "javascript:", "//")):
+                continue
+            if split.path.startswith("/"):
+                if not split.path.startswith(prefix):
+                    problems.append(f"{html.relative_to(built_site)}: {link} is outside the site ({prefix})")
+                    continue
+                target = built_site / unquote(split.path[len(prefix):])
+            else:
+                target = (html.parent / unquote(split.path)) if split.path else html
+            if target.is_dir() or split.path.endswith("/"):
+                target = target / "index.html"
+            if not target.exists():
+                problems.append(f"{html.relative_to(built_site)}: <{tag}> {link} points to nothing")
+            elif split.fragment and target.suffix == ".html":
+                if target not in parsed:
+                    parsed[target] = _parse(target).ids
+                ids = parsed[target]
+                if unquote(split.fragment) not in ids:
+                    problems.append(f"{html.relative_to(built_site)}: {link}: no #{split.fragment} there")
+    assert len(pages) > len(doc_pages())
+    assert problems == []
+
+
+def test_every_page_is_built_and_in_the_sitemap(built_site):
+    sitemap = (built_site / "sitemap.xml").read_text(encoding="utf-8")
+    listed = {urlsplit(loc).path[len(site_url_path()):] for loc in re.findall(r"<loc>([^<]+)</loc>", sitemap)}
+    assert listed == {page_path(page) for page in doc_pages()}
+    assert all((built_site / page_path(page) / "index.html").exists() for page in doc_pages())
