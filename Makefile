@@ -32,3 +32,18 @@ bench: $(INSTALLED)  ## medians of execution-off, warm, one-changed, cold builds
 
 clean:
 	rm -rf site .cache
+
+# The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright; nothing
+# downloads a browser. `make test` installs the package when it is missing (as root, as in CI).
+CHROMIUM := /usr/bin/chromium
+
+test: $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "make test: the browser tests need Debian's chromium at $(CHROMIUM), which is missing." >&2; \
+	  echo "Install it as root: apt-get update && apt-get install -y chromium  (then run make test again)" >&2; \
+	  exit 1; \
+	fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
