@@ -85,7 +85,10 @@ from snippets.pipeline import downloads  # noqa: E402
 def on_nav(nav, config, files):
     state["downloads"] = {}
     for page in nav.pages:
-        parts = downloads.page_parts(page.file.content_string)
+        try:
+            parts = downloads.page_parts(page.file.content_string)
+        except ExampleError as problem:
+            raise PluginError(f"docs/{page.file.src_uri}: {problem}") from None
         if not downloads.has_code(parts):
             continue
         title = page.title or next((t.lstrip("# ") for k, t in parts if t.startswith("# ")), page.file.name)

@@ -26,7 +26,10 @@ def section_code(module: str, section: str) -> str:
     >>> section_code("autograd_basics", "chain_rule").splitlines()[0]
     'x = torch.tensor(2.0, requires_grad=True)'
     """
-    source = module_source(module)
+    try:
+        source = module_source(module)
+    except FileNotFoundError:
+        raise ExampleError(f"snippets/{module}.py does not exist") from None
     where = sections(source, f"snippets/{module}.py")
     if section not in where:
         raise ExampleError(f"snippets/{module}.py has no section {section!r}")
