@@ -333,8 +333,9 @@ def ste_training():
 def simulator(w):
     """A black box of three weights, written with operations that also accept complex numbers.
 
-    >>> simulator(torch.tensor([0., 0., 1.], dtype=torch.float64))
-    tensor(1., dtype=torch.float64)
+    Examples:
+        >>> simulator(torch.tensor([0., 0., 1.], dtype=torch.float64))
+        tensor(1., dtype=torch.float64)
     """
     return torch.exp(-w[0]) * torch.sin(3 * w[1]) + w[2] ** 3 / (1 + w[0] ** 2)
 
@@ -365,8 +366,9 @@ class CentralDifference(torch.autograd.Function):
 def complex_step_gradient(f, w, step=1e-20):
     """Gradient of a real scalar f at real w: Im f(w + i*step*e_k) / step, for each k.
 
-    >>> complex_step_gradient(lambda w: (w ** 3).sum(), torch.tensor([1., 2.], dtype=torch.float64))
-    tensor([ 3., 12.], dtype=torch.float64)
+    Examples:
+        >>> complex_step_gradient(lambda w: (w ** 3).sum(), torch.tensor([1., 2.], dtype=torch.float64))
+        tensor([ 3., 12.], dtype=torch.float64)
     """
     grad = torch.empty_like(w)
     for k in range(w.numel()):

@@ -25,8 +25,9 @@ torch.set_printoptions(precision=4, sci_mode=False)
 def f(x, w):
     """The model: 2·x·w0 + x²·w1, in tensor operations autograd records.
 
-    >>> f(torch.tensor([1., 2.]), torch.tensor([1., 1.])).tolist()
-    [3.0, 8.0]
+    Examples:
+        >>> f(torch.tensor([1., 2.]), torch.tensor([1., 1.])).tolist()
+        [3.0, 8.0]
     """
     return 2 * x * w[0] + x**2 * w[1]
 
@@ -34,8 +35,9 @@ def f(x, w):
 def f_string(x, w):
     """The same model, computed by writing a formula for each x and evaluating the text.
 
-    >>> f_string(torch.tensor([1., 2.]), torch.tensor([1., 1.])).tolist()
-    [3.0, 8.0]
+    Examples:
+        >>> f_string(torch.tensor([1., 2.]), torch.tensor([1., 1.])).tolist()
+        [3.0, 8.0]
     """
     w0, w1 = w.tolist()                  # plain Python numbers: the tensors are left behind
     values = []
@@ -77,9 +79,10 @@ TRUE_W = torch.tensor([1.2, -3.4])
 def make_data(seed=0):
     """200 training and 10 validation points on the curve f(x, TRUE_W), x uniform in [0, 1).
 
-    >>> x_train, y_train, x_valid, y_valid = make_data(seed=0)
-    >>> x_train.shape, y_valid.shape, x_train.dtype
-    (torch.Size([200]), torch.Size([10]), torch.float32)
+    Examples:
+        >>> x_train, y_train, x_valid, y_valid = make_data(seed=0)
+        >>> x_train.shape, y_valid.shape, x_train.dtype
+        (torch.Size([200]), torch.Size([10]), torch.float32)
     """
     generator = torch.Generator().manual_seed(seed)
     x_train = torch.rand(200, generator=generator)
@@ -117,9 +120,10 @@ class Curve(nn.Module):
 def fit(model, x, y, epochs=20, seed=0):
     """Adam (lr 0.1) on the MSE loss in batches of 10; returns the mean loss of each epoch.
 
-    >>> x_train, y_train, _, _ = make_data()
-    >>> len(fit(Curve(f), x_train, y_train, epochs=2))
-    2
+    Examples:
+        >>> x_train, y_train, _, _ = make_data()
+        >>> len(fit(Curve(f), x_train, y_train, epochs=2))
+        2
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
     batches = torch.utils.data.DataLoader(
@@ -293,8 +297,9 @@ def step_size_study():
 def default_step(t, scheme="central"):
     """A step for each element of t: sqrt(eps) (forward) or cbrt(eps) (central) times max(1, |t|).
 
-    >>> default_step(torch.tensor([0.5, -100.], dtype=torch.float64), "forward").tolist()
-    [1.4901161193847656e-08, 1.4901161193847656e-06]
+    Examples:
+        >>> default_step(torch.tensor([0.5, -100.], dtype=torch.float64), "forward").tolist()
+        [1.4901161193847656e-08, 1.4901161193847656e-06]
     """
     eps = torch.finfo(t.dtype).eps
     scale = eps ** (1 / 2) if scheme == "forward" else eps ** (1 / 3)
@@ -306,9 +311,10 @@ def perturbed(t, scheme="central"):
 
     forward: n rows, t + h_i·e_i; central: 2n rows, t + h_i·e_i then t - h_i·e_i.
 
-    >>> rows, width = perturbed(torch.tensor([1., 2.]), "forward")
-    >>> rows.shape, width.shape
-    (torch.Size([2, 2]), torch.Size([2]))
+    Examples:
+        >>> rows, width = perturbed(torch.tensor([1., 2.]), "forward")
+        >>> rows.shape, width.shape
+        (torch.Size([2, 2]), torch.Size([2]))
     """
     flat = t.detach().reshape(-1)
     shift = torch.diag(default_step(flat, scheme))
@@ -330,11 +336,12 @@ def perturbed(t, scheme="central"):
 def weight_gradient(f, x, w, y, grad_y, scheme="central", batched=False):
     """dL/dw = sum over outputs of grad_y · ∂y/∂w, each ∂y/∂w_i from one difference.
 
-    >>> x, w = torch.tensor([1., 2.], dtype=torch.float64), torch.tensor([3.], dtype=torch.float64)
-    >>> square = lambda x, w: w * x**2
-    >>> grad = weight_gradient(square, x, w, square(x, w), torch.ones_like(x))
-    >>> torch.allclose(grad, (x**2).sum())      # d/dw of sum(w·x²)
-    True
+    Examples:
+        >>> x, w = torch.tensor([1., 2.], dtype=torch.float64), torch.tensor([3.], dtype=torch.float64)
+        >>> square = lambda x, w: w * x**2
+        >>> grad = weight_gradient(square, x, w, square(x, w), torch.ones_like(x))
+        >>> torch.allclose(grad, (x**2).sum())      # d/dw of sum(w·x²)
+        True
     """
     rows, width = perturbed(w, scheme)
     if batched:
@@ -353,11 +360,12 @@ def input_gradient(f, x, w, y, grad_y, scheme="central"):
     Every sample moves at once, so each feature of a sample costs one call
     (forward) or two (central), whatever the batch size.
 
-    >>> x, w = torch.tensor([1., 2.], dtype=torch.float64), torch.tensor([3.], dtype=torch.float64)
-    >>> square = lambda x, w: w * x**2
-    >>> grad = input_gradient(square, x, w, square(x, w), torch.ones_like(x))
-    >>> torch.allclose(grad, 2 * w * x)         # d/dx of w·x², sample by sample
-    True
+    Examples:
+        >>> x, w = torch.tensor([1., 2.], dtype=torch.float64), torch.tensor([3.], dtype=torch.float64)
+        >>> square = lambda x, w: w * x**2
+        >>> grad = input_gradient(square, x, w, square(x, w), torch.ones_like(x))
+        >>> torch.allclose(grad, 2 * w * x)         # d/dx of w·x², sample by sample
+        True
     """
     samples = x.detach().reshape(len(x), -1)                # one row per sample
     grad = torch.zeros_like(samples)
@@ -403,11 +411,12 @@ def finite_differences(f, scheme="central", batched=False):
     batched=True promises that f also takes a (k, n) stack of weight vectors and
     returns the k outputs stacked, so all perturbed weights cost one call.
 
-    >>> g = finite_differences(lambda x, w: (x * w).sum(-1))
-    >>> w = torch.tensor([1., 2.], dtype=torch.float64, requires_grad=True)
-    >>> g(torch.tensor([3., 4.], dtype=torch.float64), w).backward()
-    >>> torch.allclose(w.grad, torch.tensor([3., 4.], dtype=torch.float64))
-    True
+    Examples:
+        >>> g = finite_differences(lambda x, w: (x * w).sum(-1))
+        >>> w = torch.tensor([1., 2.], dtype=torch.float64, requires_grad=True)
+        >>> g(torch.tensor([3., 4.], dtype=torch.float64), w).backward()
+        >>> torch.allclose(w.grad, torch.tensor([3., 4.], dtype=torch.float64))
+        True
     """
     def differentiable(x, w):
         return FiniteDifferences.apply(f, x, w, scheme, batched)
@@ -419,8 +428,9 @@ def finite_differences(f, scheme="central", batched=False):
 def lorentzian(x, w):
     """height / (1 + ((x - centre) / width)²) for w = (height, centre, width), or a stack of w.
 
-    >>> lorentzian(torch.tensor([0., 1.]), torch.tensor([2., 0., 1.])).tolist()
-    [2.0, 1.0]
+    Examples:
+        >>> lorentzian(torch.tensor([0., 1.]), torch.tensor([2., 0., 1.])).tolist()
+        [2.0, 1.0]
     """
     height, centre, width = (p[..., None] for p in w.unbind(-1))   # (k, 1) for a stack
     z = (x - centre) / width
@@ -488,8 +498,9 @@ def wrapper_against_autograd():
 def lorentzian_numpy(x, w):
     """The same curve computed by NumPy, which autograd cannot follow: a stand-in for compiled code.
 
-    >>> lorentzian_numpy(torch.tensor([0., 1.]), torch.tensor([2., 0., 1.])).tolist()
-    [2.0, 1.0]
+    Examples:
+        >>> lorentzian_numpy(torch.tensor([0., 1.]), torch.tensor([2., 0., 1.])).tolist()
+        [2.0, 1.0]
     """
     x, w = x.detach().numpy(), w.detach().numpy()
     height, centre, width = (p[..., None] for p in np.moveaxis(w, -1, 0))
@@ -500,10 +511,11 @@ def lorentzian_numpy(x, w):
 def complex_step_jacobian(f, x, w, h=1e-20):
     """∂f/∂w_i = Im f(x, w + i·h·e_i) / h, one row per weight; needs f to accept complex w.
 
-    >>> x = torch.tensor([2.], dtype=torch.float64)
-    >>> w = torch.tensor([1.], dtype=torch.float64)
-    >>> complex_step_jacobian(lambda x, w: w**3 * x, x, w).tolist()
-    [[6.0]]
+    Examples:
+        >>> x = torch.tensor([2.], dtype=torch.float64)
+        >>> w = torch.tensor([1.], dtype=torch.float64)
+        >>> complex_step_jacobian(lambda x, w: w**3 * x, x, w).tolist()
+        [[6.0]]
     """
     rows = w.detach().to(torch.complex128) + 1j * h * torch.eye(w.numel(), dtype=torch.float64)
     return torch.stack([f(x, row).imag / h for row in rows])
@@ -581,13 +593,14 @@ def safe_eval(formula, variables):
     parentheses, and calls of the functions in FUNCTIONS. Variables may be
     numbers or tensors; on tensors, autograd records the computation.
 
-    >>> safe_eval("2 * x + y**2", {"x": 1.5, "y": 2.0})
-    7.0
-    >>> try:
-    ...     safe_eval("x.__class__", {"x": 1.0})
-    ... except FormulaError as error:
-    ...     print(error)
-    not allowed in a formula: Attribute 'x.__class__'
+    Examples:
+        >>> safe_eval("2 * x + y**2", {"x": 1.5, "y": 2.0})
+        7.0
+        >>> try:
+        ...     safe_eval("x.__class__", {"x": 1.0})
+        ... except FormulaError as error:
+        ...     print(error)
+        not allowed in a formula: Attribute 'x.__class__'
     """
     if len(formula) > MAX_LENGTH:
         raise FormulaError(f"formula longer than {MAX_LENGTH} characters")

@@ -34,9 +34,10 @@ IRIS_CSV = HERE / "data" / "iris.csv"
 def load_iris(path):
     """Read the iris table: measurements (150 x 4), species of each flower, species names.
 
-    >>> features, labels, species = load_iris(IRIS_CSV)
-    >>> features.shape, labels.bincount().tolist(), species
-    (torch.Size([150, 4]), [50, 50, 50], ['setosa', 'versicolor', 'virginica'])
+    Examples:
+        >>> features, labels, species = load_iris(IRIS_CSV)
+        >>> features.shape, labels.bincount().tolist(), species
+        (torch.Size([150, 4]), [50, 50, 50], ['setosa', 'versicolor', 'virginica'])
     """
     with open(path, newline="") as file:
         rows = list(csv.reader(line for line in file if not line.startswith("#")))
@@ -54,9 +55,10 @@ def split(features, labels, seed=0):
 
     Targets are one-hot rows: species 2 becomes [0., 0., 1.].
 
-    >>> x_train, t_train, x_test, t_test = split(torch.rand(6, 4), torch.arange(6) % 3)
-    >>> x_train.shape, t_train.shape, x_test.shape, t_test.sum(dim=1).tolist()
-    (torch.Size([4, 4]), torch.Size([4, 3]), torch.Size([2, 4]), [1.0, 1.0])
+    Examples:
+        >>> x_train, t_train, x_test, t_test = split(torch.rand(6, 4), torch.arange(6) % 3)
+        >>> x_train.shape, t_train.shape, x_test.shape, t_test.sum(dim=1).tolist()
+        (torch.Size([4, 4]), torch.Size([4, 3]), torch.Size([2, 4]), [1.0, 1.0])
     """
     order = torch.randperm(len(features), generator=torch.Generator().manual_seed(seed))
     targets = nn.functional.one_hot(labels, num_classes=3).float()
@@ -123,10 +125,11 @@ def training_loop():
 def fit(model, x, t, steps=50, lr=1e-4, zero_grad=True, backward=True, step=True):
     """The loop above with a switch for each call; the loss and gradient norm per step.
 
-    >>> x, t = torch.ones(2, 4), torch.eye(3)[:2]
-    >>> losses, grad_norms = fit(nn.Linear(4, 3), x, t, step=False)
-    >>> losses[0] == losses[-1], len(grad_norms)
-    (True, 50)
+    Examples:
+        >>> x, t = torch.ones(2, 4), torch.eye(3)[:2]
+        >>> losses, grad_norms = fit(nn.Linear(4, 3), x, t, step=False)
+        >>> losses[0] == losses[-1], len(grad_norms)
+        (True, 50)
     """
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     loss_fn = nn.MSELoss(reduction="sum")
@@ -254,9 +257,10 @@ def standardize(x_train, x_test):
 
     The test part is shifted and scaled by the same numbers: it stays unseen.
 
-    >>> train, test = standardize(torch.tensor([[1.], [3.], [5.]]), torch.tensor([[7.]]))
-    >>> train.flatten().tolist(), test.flatten().tolist()
-    ([-1.0, 0.0, 1.0], [2.0])
+    Examples:
+        >>> train, test = standardize(torch.tensor([[1.], [3.], [5.]]), torch.tensor([[7.]]))
+        >>> train.flatten().tolist(), test.flatten().tolist()
+        ([-1.0, 0.0, 1.0], [2.0])
     """
     mean, std = x_train.mean(dim=0), x_train.std(dim=0)
     return (x_train - mean) / std, (x_test - mean) / std

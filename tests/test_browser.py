@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from conftest import doc_pages, page_path, site_url_path
+from reader import doc_pages, page_path, site_url_path
 from snippets.pipeline.examples import PROJECT_DIR
 
 CHROMIUM = "/usr/bin/chromium"

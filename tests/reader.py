@@ -1,0 +1,330 @@
+"""The site as a reader gets it: where pages land, the code blocks a reader copies with the
+outputs shown under them, a fresh Python that runs those blocks, and the comparison of what
+they print with what the page shows. Used by test_browser, test_copy and test_downloads."""
+
+import http.server
+import json
+import os
+import posixpath
+import re
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from snippets.pipeline.examples import PROJECT_DIR
+
+
+
+def site_url_path() -> str:
+    """The path the site is published under (``/repo/`` of mkdocs.yml's site_url), served the same way here."""
+    match = re.search(r"^site_url:\s*(\S+)", (PROJECT_DIR / "mkdocs.yml").read_text(encoding="utf-8"), re.M)
+    path = urlsplit(match[1]).path if match else "/"
+    return path if path.endswith("/") else path + "/"
+
+
+def doc_pages() -> list[str]:
+    """Every Markdown page under docs/, as its path relative to docs/ (the pages a reader can reach)."""
+    docs = PROJECT_DIR / "docs"
+    return sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.md")
+                  if not {"hooks", "overrides"} & set(p.relative_to(docs).parts))
+
+
+def page_path(src_uri: str) -> str:
+    """Where a page lands in the built site: ``a.md`` -> ``a/``, ``index.md`` -> ``''``."""
+    stem = src_uri[:-len(".md")]
+    if stem == "index" or stem.endswith("/index"):
+        stem = stem[:-len("index")]
+    else:
+        stem += "/"
+    return stem
+
+
+class SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site under its published path and answers unknown addresses with 404.html,
+    as GitHub Pages does."""
+
+    prefix = "/"
+
+    def translate_path(self, path):
+        path = urlsplit(path).path
+        if not path.startswith(self.prefix):
+            return str(Path(self.directory) / "__outside_the_site__")
+        return super().translate_path("/" + path[len(self.prefix):])
+
+    def send_error(self, code, message=None, explain=None):
+        page = Path(self.directory) / "404.html"
+        if code != 404 or not page.exists():
+            return super().send_error(code, message, explain)
+        body = page.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+PIPELINE_ADMONITIONS = {"Output drifted from its record", "This example raised an error"}
+_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?[ \t]*\.?(?P<lang>[\w+-]*)")
+
+
+@dataclass
+class CodeBlock:
+    """A code block of a built page: the text its copy button gives, and the outputs shown under it."""
+
+    number: int
+    code: str
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def shown(self) -> str:
+        return "".join(self.outputs)
+
+    def name(self, page: str) -> str:
+        first = next((line for line in self.code.splitlines() if line.strip()), "")
+        return f"{page}, code block {self.number} ({first.strip()[:60]!r})"
+
+
+class _HighlightBlocks(HTMLParser):
+    """Every ``div.highlight`` of a page, in order: its code text, its title (``span.filename``),
+    and whether it sits in the pipeline's drift/error admonitions or in mkdocstrings' API docs."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.containers, self.blocks = [], []
+        self.block = self.capture = None
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag in ("div", "details"):
+            entry = {"classes": classes, "title": "", "highlight": "highlight" in classes and tag == "div"}
+            self.containers.append(entry)
+            if entry["highlight"] and self.block is None:
+                skipped = any("doc" in c["classes"] or c["title"] in PIPELINE_ADMONITIONS for c in self.containers)
+                self.block = {"code": "", "title": "", "skipped": skipped, "depth": len(self.containers)}
+        elif tag == "p" and "admonition-title" in classes or tag == "summary":
+            self.capture = "container-title"
+        elif self.block is not None and tag == "span" and "filename" in classes:
+            self.capture = "block-title"
+        elif self.block is not None and tag == "code":
+            self.capture = "code"
+
+    def handle_endtag(self, tag):
+        if tag in ("div", "details") and self.containers:
+            if self.block is not None and self.block["depth"] == len(self.containers):
+                self.blocks.append(self.block)
+                self.block = None
+            self.containers.pop()
+        elif tag in ("p", "summary", "span", "code"):
+            self.capture = None if tag != "span" or self.capture == "block-title" else self.capture
+
+    def handle_data(self, data):
+        if self.capture == "container-title" and self.containers:
+            self.containers[-1]["title"] += data
+        elif self.capture == "block-title":
+            self.block["title"] += data
+        elif self.capture == "code":
+            self.block["code"] += data
+
+
+def markdown_fence_languages(markdown: str) -> list[str]:
+    """The language of every fenced block of a Markdown source, in order ('' when none is given)."""
+    languages, closing = [], None
+    for line in markdown.split("\n"):
+        match = _FENCE_OPEN.match(line)
+        if closing is None and match:
+            closing = match["fence"]
+            languages.append(match["lang"].lower())
+        elif closing is not None and match and line.strip() == closing[0] * len(line.strip()) \
+                and len(line.strip()) >= len(closing):
+            closing = None
+    return languages
+
+
+def python_blocks(page_html: str, markdown: str, page: str) -> list[CodeBlock]:
+    """The page's Python code blocks with the outputs shown under each.
+
+    Pygments here writes no language class, so each block of the page is matched, in order,
+    with the fences of its Markdown source (the outputs the build adds are told apart by their
+    "Output" title, its drift/error notes by their admonition, mkdocstrings' by their container).
+    """
+    parser = _HighlightBlocks()
+    parser.feed(page_html)
+    fenced = [b for b in parser.blocks if not b["skipped"] and b["title"].strip() != "Output"]
+    languages = markdown_fence_languages(markdown)
+    assert len(fenced) == len(languages), (
+        f"{page}: {len(languages)} fenced blocks in the Markdown but {len(fenced)} code blocks in the HTML")
+    python = {id(b) for b, language in zip(fenced, languages) if language in ("python", "py", "python3")}
+    blocks = []
+    for b in parser.blocks:
+        if id(b) in python:
+            blocks.append(CodeBlock(len(blocks) + 1, b["code"]))
+        elif b["title"].strip() == "Output" and not b["skipped"] and blocks:
+            blocks[-1].outputs.append(b["code"])
+    return blocks
+
+
+_RUNNER = r'''
+import json, sys, traceback, warnings
+separator = sys.argv[2]
+blocks = json.load(open(sys.argv[1], encoding="utf-8"))
+sys.stderr = sys.stdout  # what the page shows is stdout and stderr, interleaved as written
+namespace = {"__name__": "__main__"}
+import matplotlib.pyplot as plt  # MPLBACKEND=Agg: figures are drawn, then closed as a window would be
+plt.show = lambda *args, **kwargs: plt.close("all")
+for name, code in blocks:
+    # Python's own warning filters, as a reader has them (a warning raised inside a library
+    # for a library's sake stays hidden); each block starts afresh, as each example does in the
+    # build, and a warning is written the way the page shows it.
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, category, *rest, **kw: print(f"{category.__name__}: {message}")
+        try:
+            exec(compile(code, name, "exec"), namespace)
+        except BaseException:
+            print(separator + "ERROR " + traceback.format_exc(), end="", flush=True)
+            break
+    print(separator, end="", flush=True)
+'''
+
+
+class ReaderPython:
+    """A fresh Python (the project's, with torch, numpy, matplotlib) that runs code blocks in
+    order in one namespace, in an empty temporary directory, and returns what each printed.
+    Runs are remembered by their code, so the same blocks are never run twice in a session."""
+
+    def __init__(self, workdir: Path):
+        self.workdir, self.runs = workdir, {}
+
+    def run(self, blocks: list[tuple[str, str]], files: dict[str, Path] | None = None,
+            timeout: float = 300) -> tuple[list[str], str | None]:
+        """``blocks`` are ``(name, code)``; ``files`` (relative path -> file) are put in the
+        working directory first, as a reader saves the files a page links to. Returns each
+        block's output and the error that stopped them (None)."""
+        files = files or {}
+        key = self._key(blocks, files)
+        if key not in self.runs:
+            self.runs[key] = self._run(blocks, files, timeout)
+        return self.runs[key]
+
+    def run_many(self, jobs: list[tuple[list[tuple[str, str]], dict[str, Path]]], workers: int | None = None):
+        """Run several ``(blocks, files)`` at once, one fresh Python each, on every core;
+        later calls of :meth:`run` with the same arguments return the remembered result."""
+        todo = [job for job in jobs if self._key(*job) not in self.runs]
+        with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+            for job, result in zip(todo, pool.map(lambda job: self._run(*job, 300), todo)):
+                self.runs[self._key(*job)] = result
+
+    @staticmethod
+    def _key(blocks, files):
+        return tuple(code.rstrip("\n") for _, code in blocks), tuple(sorted((files or {}).items()))
+
+    def _run(self, blocks, files, timeout):
+        separator = f"\n<<<end of block {uuid.uuid4().hex}>>>\n"
+        directory = Path(self.workdir) / uuid.uuid4().hex
+        directory.mkdir()
+        for relative, source in files.items():
+            (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+            (directory / relative).write_bytes(source.read_bytes())
+        (directory / "blocks.json").write_text(json.dumps(blocks), encoding="utf-8")
+        (directory / "runner.py").write_text(_RUNNER, encoding="utf-8")
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "MPL"))}
+        env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1")
+        run = subprocess.run([sys.executable, "-I", "runner.py", "blocks.json", separator], cwd=directory,
+                             env=env, capture_output=True, text=True, timeout=timeout)
+        outputs = run.stdout.split(separator)
+        error = None
+        if outputs and outputs[-1].startswith("ERROR "):
+            error = outputs.pop()[len("ERROR "):]
+        elif outputs and outputs[-1]:
+            error = f"the run ended early (exit {run.returncode}): {outputs[-1][-2000:]}{run.stderr[-2000:]}"
+        if outputs and not outputs[-1]:
+            outputs.pop()
+        return outputs, error
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w])")
+
+
+def _precision(token: str) -> float:
+    """Half a unit in the last digit a number is shown with."""
+    mantissa, _, exponent = token.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 0.5 * 10.0 ** (-decimals + (int(exponent) if exponent else 0))
+
+
+def output_difference(actual: str, shown: str) -> str | None:
+    """None when ``actual`` shows what ``shown`` shows: the same text, every number equal to
+    the precision it is shown with; otherwise a diff naming the first difference."""
+    actual_lines = [line.rstrip() for line in actual.rstrip().splitlines()]
+    shown_lines = [line.rstrip() for line in shown.rstrip().splitlines()]
+    for number, (a, s) in enumerate(zip(actual_lines, shown_lines), start=1):
+        a_numbers, s_numbers = _NUMBER.findall(a), _NUMBER.findall(s)
+        same = _NUMBER.sub("#", a) == _NUMBER.sub("#", s) and len(a_numbers) == len(s_numbers) and all(
+            abs(float(x) - float(y)) <= _precision(y) * (1 + 1e-9) for x, y in zip(a_numbers, s_numbers))
+        if not same:
+            return f"line {number}:\n  shown: {s!r}\n  now:   {a!r}"
+    if len(actual_lines) != len(shown_lines):
+        longer, which = (actual_lines, "now") if len(actual_lines) > len(shown_lines) else (shown_lines, "shown")
+        return (f"{len(shown_lines)} lines shown, {len(actual_lines)} printed now; first extra ({which}): "
+                f"{longer[min(len(actual_lines), len(shown_lines))]!r}")
+    return None
+
+
+_LINK = re.compile(r'<a\b[^>]*\bhref="(?P<href>[^"#?]+)(?:[?#][^"]*)?"(?P<rest>[^>]*)>')
+
+
+def linked_files(page_html: str, page: str, site: Path) -> dict[str, Path]:
+    """The files (not pages, not the code downloads) a page links to, as a reader saves them: the
+    link as written in the Markdown (``data/iris.csv``), taken relative to the working directory."""
+    page_dir, markdown_dir = site / page_path(page), site / os.path.dirname(page)
+    found = {}
+    for match in _LINK.finditer(page_html):
+        href = match["href"]
+        if "://" in href or href.startswith(("/", "mailto:")) or href.endswith((".html", "/")) \
+                or re.search(r"\sdownload(?:[\s=]|$)", match["rest"]):
+            continue
+        target = (page_dir / href).resolve()
+        if target.is_file() and site.resolve() in target.parents:
+            relative = os.path.relpath(target, markdown_dir.resolve())
+            found[relative if not relative.startswith("..") else target.name] = target
+    return found
+
+
+DOWNLOAD_LINK = re.compile(r'<a href="(?P<href>[^"]+)"[^>]*\bdownload\b')
+
+
+@dataclass
+class PageCode:
+    """What a reader can take from one built page: its code blocks with their outputs, its
+    download links (by suffix) and files, and the data files it links to."""
+
+    page: str
+    blocks: list[CodeBlock]
+    links: dict[str, str]
+    files: dict[str, Path]
+    data: dict[str, Path]
+
+    def copy_job(self):
+        """The blocks as the copy button gives them, run in order in one fresh Python."""
+        return [(f"<{self.page} block {b.number}>", b.code) for b in self.blocks], self.data
+
+    def script_job(self):
+        """The downloaded script, run whole."""
+        return [(self.links[".py"], self.files[".py"].read_text(encoding="utf-8"))], self.data
+
+
+def page_code(site: Path, page: str) -> PageCode:
+    """Read a built page the way a reader takes code from it."""
+    html = (site / page_path(page) / "index.html").read_text(encoding="utf-8")
+    blocks = python_blocks(html, (PROJECT_DIR / "docs" / page).read_text(encoding="utf-8"), page)
+    links = {posixpath.splitext(m["href"])[1]: m["href"] for m in DOWNLOAD_LINK.finditer(html)}
+    files = {suffix: (site / page_path(page) / href).resolve() for suffix, href in links.items()}
+    return PageCode(page, blocks, links, files, linked_files(html, page, site))
