@@ -81,6 +81,7 @@ def main() -> None:
             "e  make test (warm)": median_of(runs, nothing, ["make", "--silent", "test"]),
         }
         own = _own_time(warm, CHANGED)
+        serve = _serve_rerun(runs, warm_copy(), scratch)
         empty_cache()
         peak = _peak_memory(scratch)
     finally:
@@ -94,6 +95,7 @@ def main() -> None:
     print(f"  b/a                        {b / a:7.2f}   (target <= 1.3)")
     print(f"  c/a                        {c / a:7.2f}   (target: c <= a + {own:.2f} s own run + 1 s"
           f" = {a + own + 1:.2f} s)")
+    print(f"  under mkdocs serve, outputs after changing {CHANGED}: {serve:.2f} s (workers kept)")
     print(f"  d(1)/d({cores})                  {d1 / dn:7.2f}   (target >= 1.6)")
     print(f"  peak memory, cold build    {peak[0]:7.0f} MiB in the build process,"
           f" {peak[1]:.0f} MiB in the largest worker (target < 1024)")
@@ -104,6 +106,30 @@ def _own_time(warm: Path, example_id: str) -> float:
 
     example = next(e for e in all_examples() if e.id == example_id)
     return json.loads((warm / f"{cache.cache_key(example)}.json").read_text())["seconds"]
+
+
+def _serve_rerun(runs: int, prepare, scratch: Path) -> float:
+    """What `mkdocs serve` adds to a rebuild when one example changed: its workers are kept."""
+    script = f"""
+import json, os, statistics, time
+from snippets.pipeline import build, cache, execute
+from snippets.pipeline.examples import all_examples
+execute.keep_workers_warm()
+changed = next(e for e in all_examples() if e.id == {CHANGED!r})
+build.produce(execute=True)   # the first build of a serve session starts the workers
+times = []
+for _ in range({runs}):
+    time.sleep(3)             # an author types; idle workers warm up
+    (cache.CACHE_DIR / f"{{cache.cache_key(changed)}}.json").unlink()
+    start = time.perf_counter()
+    build.produce(execute=True)
+    times.append(time.perf_counter() - start)
+print(statistics.median(times))
+"""
+    prepare()
+    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, check=True, capture_output=True, text=True,
+                         env={**os.environ, "SNIPPETS_CACHE": str(scratch)})
+    return float(run.stdout.split()[-1])
 
 
 def _peak_memory(scratch: Path) -> tuple[float, float]:

@@ -10,7 +10,7 @@ import re
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
-from snippets.pipeline import build, render
+from snippets.pipeline import build, execute, render
 from snippets.pipeline.examples import ExampleError, find_examples, page_modules, sections, module_source
 
 log = logging.getLogger("mkdocs.hooks.examples")
@@ -20,6 +20,12 @@ DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
 
 def on_startup(command, dirty):
     state["serving"] = command == "serve"
+    if state["serving"]:
+        execute.keep_workers_warm()
+    try:
+        build.start_early()  # workers import torch while MkDocs loads its theme and plugins
+    except ExampleError:
+        pass  # on_files reports it with file and line
 
 
 def on_files(files, config):

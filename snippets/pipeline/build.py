@@ -12,7 +12,7 @@ from importlib.metadata import version
 
 from . import cache
 from .examples import Example, all_examples
-from .execute import run_examples
+from .execute import run_examples, start_workers
 from .records import compare, load_records, record_of, recorded_figure, write_records
 
 
@@ -50,6 +50,25 @@ def execution_enabled() -> bool:
         True
     """
     return os.environ.get("SNIPPETS_EXECUTE", "1") != "0"
+
+
+def start_early(workers: int | None = None) -> int:
+    """Start the worker processes now if any example will have to run; return how many will.
+
+    Called when a build starts, so that importing torch in the workers overlaps
+    MkDocs' own start-up. With everything cached, nothing is started.
+
+    Examples:
+        >>> start_early() >= 0
+        True
+    """
+    if not execution_enabled():
+        return 0
+    missing = [e for e in all_examples() if not cache.has(e)]
+    if missing:
+        count = min(workers or int(os.environ.get("SNIPPETS_WORKERS", "0")) or os.cpu_count() or 1, len(missing))
+        start_workers(count, warm_up=len(missing) > count)
+    return len(missing)
 
 
 def produce(examples: list[Example] | None = None, execute: bool | None = None,

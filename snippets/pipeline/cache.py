@@ -48,6 +48,19 @@ def cache_key(example: Example) -> str:
     return digest.hexdigest()
 
 
+def has(example: Example) -> bool:
+    """Whether a result is cached for the example as it is now (reads no result).
+
+    Examples:
+        >>> has(Example("no_such_page", "nothing", 1))
+        False
+    """
+    try:
+        return (CACHE_DIR / f"{cache_key(example)}.json").exists()
+    except FileNotFoundError:  # the module is gone
+        return False
+
+
 def load(example: Example) -> dict | None:
     """The cached result of an example, or ``None`` when it must run.
 
@@ -81,11 +94,17 @@ def _versions() -> tuple[str, ...]:
     return (platform.python_version(), *(version(name) for name in ("torch", "numpy", "matplotlib")))
 
 
+@lru_cache(maxsize=64)
+def _parse(source: str) -> ast.Module:
+    """Parsed once per distinct source text: a build asks for every example's key."""
+    return ast.parse(source)
+
+
 def _own_code(example: Example) -> str:
     """The example's function, the module-level definitions it uses (transitively), and
     every other module-level statement (imports, print options); other examples are left out."""
     source = module_source(example.module)
-    body = ast.parse(source).body
+    body = _parse(source).body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the module docstring changes no output
     definitions: dict[str, ast.stmt] = {}
@@ -110,7 +129,8 @@ def _own_code(example: Example) -> str:
                 used.append(definitions.pop(name))
                 pending.append(used[-1])
     chosen = sorted([own, *always, *used], key=lambda n: n.lineno)
-    return "\n".join(_segment(source, node) for node in chosen)
+    lines = source.splitlines()
+    return "\n".join(_segment(lines, node) for node in chosen)
 
 
 def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
@@ -121,27 +141,31 @@ def _is_example(node: ast.FunctionDef | ast.ClassDef) -> bool:
     return any("example" in ast.unparse(d) for d in node.decorator_list)
 
 
-def _segment(source: str, node: ast.stmt) -> str:
+def _segment(lines: list[str], node: ast.stmt) -> str:
     first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "\n".join(source.splitlines()[first - 1:node.end_lineno])
+    return "\n".join(lines[first - 1:node.end_lineno])
 
 
 def _snippets_imports(module: str, seen: frozenset = frozenset()) -> set[str]:
     """Page modules (and other ``snippets`` modules) that ``module`` imports, transitively."""
+    found = {name for name in _direct_imports(module_source(module)) if (SNIPPETS_DIR / f"{name}.py").exists()}
+    for other in found - seen - {module}:
+        found |= _snippets_imports(other, seen | found | {module})
+    return found
+
+
+@lru_cache(maxsize=64)
+def _direct_imports(source: str) -> frozenset[str]:
+    """Names ``x`` of the ``snippets.x`` modules a source imports."""
     found = set()
-    for node in ast.walk(ast.parse(module_source(module))):
+    for node in ast.walk(_parse(source)):
         names = []
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "snippets" and len(parts) == 2 and (SNIPPETS_DIR / f"{parts[1]}.py").exists():
-                found.add(parts[1])
-    for other in found - seen - {module}:
-        found |= _snippets_imports(other, seen | found | {module})
-    return found
+        found |= {name.split(".")[1] for name in names if name.startswith("snippets.") and name.count(".") == 1}
+    return frozenset(found)
 
 
 def _data_files(module: str) -> list[Path]:

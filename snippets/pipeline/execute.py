@@ -25,7 +25,7 @@ SVG_SALT = "autograd-pages"
 
 
 def run_examples(examples: list[Example], workers: int | None = None) -> dict[str, dict]:
-    """Run examples on ``workers`` processes; return ``id -> result``.
+    """Run examples on ``workers`` processes (default: every core); return ``id -> result``.
 
     A result has ``text`` (stdout and stderr, interleaved as written),
     ``figures`` (each with ``svg``, ``alt`` and plotted ``data``), ``error``
@@ -38,23 +38,78 @@ def run_examples(examples: list[Example], workers: int | None = None) -> dict[st
     """
     if not examples:
         return {}
-    workers = max(1, min(workers or os.cpu_count() or 1, len(examples)))
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker) as pool:
-        futures = {e.id: pool.submit(run_in_fork, e.module, e.name) for e in examples}
-        return {example_id: future.result() for example_id, future in futures.items()}
+    count = min(workers or os.cpu_count() or 1, len(examples))
+    pool = start_workers(count, warm_up=len(examples) > count)
+    futures = {e.id: pool.submit(run_in_fork, e.module, e.name) for e in examples}
+    results = {example_id: future.result() for example_id, future in futures.items()}
+    if _pool["serving"] and not _pool["warm"]:  # the next rebuild forks from warmed workers
+        for _ in range(_pool["size"]):
+            pool.submit(_warm_up)
+        _pool["warm"] = True
+    return results
 
 
-def _start_worker() -> None:
+_pool: dict = {"executor": None, "size": 0, "warm": False, "serving": False}
+
+
+def keep_workers_warm() -> None:
+    """Under ``mkdocs serve``: after each run, let idle workers pay torch's lazy imports
+    (:func:`_warm_up`), so that examples re-run on later rebuilds start at once.
+
+    Examples:
+        >>> keep_workers_warm(); _pool["serving"]
+        True
+        >>> _pool["serving"] = False
+    """
+    _pool["serving"] = True
+
+
+def start_workers(count: int, warm_up: bool = True) -> ProcessPoolExecutor:
+    """Start ``count`` worker processes now (or reuse those already running) and return them.
+
+    Starting a worker means importing torch, a second or two that the build
+    overlaps with its own start-up; ``mkdocs serve`` keeps the workers between
+    rebuilds, so editing one example re-runs it at once. Workers never import a
+    page module themselves (each example imports it in its fork), so they never
+    hold stale code. ``warm_up`` also pays torch's lazy imports up front, worth it
+    when each worker will run several examples.
+
+    Examples:
+        >>> start_workers(1, warm_up=False) is start_workers(1)
+        True
+    """
+    count = max(1, count)
+    executor = _pool["executor"]
+    if executor is None or _pool["size"] < count or getattr(executor, "_broken", False):
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        executor = ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_start_worker,
+                                       initargs=(warm_up,))
+        for _ in range(count):  # a spawn pool starts a process per waiting task: start them all
+            executor.submit(os.getpid)
+        _pool.update(executor=executor, size=count, warm=warm_up)
+    return executor
+
+
+def _start_worker(warm_up: bool) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401 - every example's fork would import it otherwise
     import torch
 
     torch.set_num_threads(1)
-    # Pay torch's lazy imports once per worker, not once per forked example: backward
-    # with an explicit gradient imports sympy through torch.fx (0.3 s), and the first
-    # optimizer step imports torch._dynamo (2 s).
+    if warm_up:
+        _warm_up()
+
+
+def _warm_up() -> None:
+    """Pay torch's lazy imports once per worker rather than once per forked example:
+    backward with an explicit gradient imports sympy through torch.fx (0.3 s), and
+    the first optimizer step imports torch._dynamo (2 s)."""
+    import torch
+
     weight = torch.ones(2, requires_grad=True)
     for optimizer in (torch.optim.SGD([weight], lr=0.1, momentum=0.9), torch.optim.Adam([weight], lr=0.1)):
         weight.mul(2).backward(torch.ones(2))
@@ -68,16 +123,15 @@ def run_in_fork(module_name: str, name: str) -> dict:
         >>> run_in_fork("autograd_basics", "chain_rule")["error"] is None
         True
     """
-    module = importlib.import_module(f"snippets.{module_name}")
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: run, report, and leave without cleanup handlers
+    if pid == 0:  # the child: import the page as it is now, run, report, leave without cleanup
         os.close(read_end)
         try:
-            payload = json.dumps(capture(module, name))
+            payload = json.dumps(capture(importlib.import_module(f"snippets.{module_name}"), name))
         except BaseException as problem:  # noqa: BLE001 - report anything, never hang the parent
             payload = json.dumps({"text": "", "figures": [], "seconds": 0.0,
-                                  "error": f"{module.__name__}.{name}: {problem!r}"})
+                                  "error": f"snippets/{module_name}.py: example {name!r}: {problem!r}"})
         with os.fdopen(write_end, "w", encoding="utf-8") as pipe:
             pipe.write(payload)
         os._exit(0)
