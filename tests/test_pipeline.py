@@ -177,3 +177,16 @@ def test_two_builds_at_once_share_an_empty_cache(tmp_path):
     results = [(run.wait(), run.stdout.read(), run.stderr.read()) for run in runs]
     assert [code for code, _, _ in results] == [0, 0], results
     assert len(list((tmp_path / "cache").glob("*.json"))) == len(examples.find_examples("autograd_basics"))
+
+
+def test_workers_start_early_only_when_something_must_run(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(build, "start_workers", lambda count, warm_up: started.append((count, warm_up)))
+    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path)
+    total = len(examples.all_examples())
+    assert build.start_early(workers=2) == total
+    assert started == [(2, True)]
+    for example in examples.all_examples():
+        cache.store(example, {"error": None, "text": ""})
+    assert build.start_early(workers=2) == 0
+    assert started == [(2, True)]

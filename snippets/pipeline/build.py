@@ -59,16 +59,28 @@ def start_early(workers: int | None = None) -> int:
     MkDocs' own start-up. With everything cached, nothing is started.
 
     Examples:
-        >>> start_early() >= 0
-        True
+        >>> os.environ["SNIPPETS_EXECUTE"] = "0"
+        >>> start_early()
+        0
+        >>> del os.environ["SNIPPETS_EXECUTE"]
     """
     if not execution_enabled():
         return 0
     missing = [e for e in all_examples() if not cache.has(e)]
     if missing:
-        count = min(workers or int(os.environ.get("SNIPPETS_WORKERS", "0")) or os.cpu_count() or 1, len(missing))
+        count = min(worker_count(workers), len(missing))
         start_workers(count, warm_up=len(missing) > count)
     return len(missing)
+
+
+def worker_count(workers: int | None = None) -> int:
+    """Processes to run examples on: as asked, else ``SNIPPETS_WORKERS``, else every core.
+
+    Examples:
+        >>> worker_count(3)
+        3
+    """
+    return workers or int(os.environ.get("SNIPPETS_WORKERS", "0")) or os.cpu_count() or 1
 
 
 def produce(examples: list[Example] | None = None, execute: bool | None = None,
@@ -83,14 +95,13 @@ def produce(examples: list[Example] | None = None, execute: bool | None = None,
         ('tensor(15.)', [])
     """
     examples = all_examples() if examples is None else examples
-    workers = workers or int(os.environ.get("SNIPPETS_WORKERS", "0")) or None
     execute = execution_enabled() if execute is None else execute
     records = {module: load_records(module) for module in {e.module for e in examples}}
     if not execute:
         return {e.id: _from_record(e, records[e.module].get(e.name)) for e in examples}
     results = {e.id: cache.load(e) for e in examples} if use_cache else {}
     missing = [e for e in examples if results.get(e.id) is None]
-    fresh = run_examples(missing, workers)
+    fresh = run_examples(missing, worker_count(workers))
     outcomes = {}
     for e in examples:
         result = fresh.get(e.id) or results[e.id]
