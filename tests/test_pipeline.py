@@ -190,3 +190,16 @@ def test_workers_start_early_only_when_something_must_run(tmp_path, monkeypatch)
         cache.store(example, {"error": None, "text": ""})
     assert build.start_early(workers=2) == 0
     assert started == [(2, True)]
+
+
+def test_an_example_that_hangs_is_stopped_with_its_line(tmp_path, monkeypatch):
+    source = PROBE.replace("    values = [1, 2]\n    print(values[5])\n", "    while True:\n        pass\n")
+    module = _probe_module(tmp_path, source)
+    monkeypatch.setattr(execute, "TIME_LIMIT", 1)
+    result = execute.in_fork(lambda: execute.capture(module, "fails"), "probe")
+    assert re.search(r"probe_page\.py:(9|10): TimeoutError: the example ran longer than 1 s", result["error"])
+
+
+def test_an_example_that_kills_its_process_is_reported():
+    result = execute.in_fork(lambda: os._exit(3), "snippets/m.py: example 'e'")
+    assert result["error"] == "snippets/m.py: example 'e' killed its process (status 768)"

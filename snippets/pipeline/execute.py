@@ -11,6 +11,7 @@ import importlib
 import io
 import json
 import os
+import signal
 import time
 import traceback
 import warnings
@@ -21,6 +22,8 @@ from multiprocessing import get_context
 from .examples import PROJECT_DIR, Example
 
 LARGEST_LISTED_ARRAY = 400
+# An example still running after this many seconds is stopped and reported with the line it was on.
+TIME_LIMIT = int(os.environ.get("SNIPPETS_TIME_LIMIT", "120"))
 SVG_SALT = "autograd-pages"
 
 
@@ -123,15 +126,30 @@ def run_in_fork(module_name: str, name: str) -> dict:
         >>> run_in_fork("autograd_basics", "chain_rule")["error"] is None
         True
     """
+    where = f"snippets/{module_name}.py: example {name!r}"
+    return in_fork(lambda: capture(importlib.import_module(f"snippets.{module_name}"), name), where)
+
+
+def in_fork(run, where: str) -> dict:
+    """Call ``run()`` in a forked child under the time limit; return its result (a JSON-able dict).
+
+    The child imports the page as it is now, so workers never hold stale code,
+    and leaves without cleanup handlers. ``where`` names the example in errors.
+
+    Examples:
+        >>> in_fork(lambda: {"text": "hi"}, "nowhere")
+        {'text': 'hi'}
+    """
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: import the page as it is now, run, report, leave without cleanup
+    if pid == 0:
         os.close(read_end)
+        signal.signal(signal.SIGALRM, _out_of_time)
+        signal.alarm(TIME_LIMIT)
         try:
-            payload = json.dumps(capture(importlib.import_module(f"snippets.{module_name}"), name))
+            payload = json.dumps(run())
         except BaseException as problem:  # noqa: BLE001 - report anything, never hang the parent
-            payload = json.dumps({"text": "", "figures": [], "seconds": 0.0,
-                                  "error": f"snippets/{module_name}.py: example {name!r}: {problem!r}"})
+            payload = json.dumps({"text": "", "figures": [], "seconds": 0.0, "error": f"{where}: {problem!r}"})
         with os.fdopen(write_end, "w", encoding="utf-8") as pipe:
             pipe.write(payload)
         os._exit(0)
@@ -140,9 +158,12 @@ def run_in_fork(module_name: str, name: str) -> dict:
         payload = pipe.read()
     _, status = os.waitpid(pid, 0)
     if not payload:
-        return {"text": "", "figures": [], "seconds": 0.0,
-                "error": f"snippets/{module_name}.py: example {name!r} killed its process (status {status})"}
+        return {"text": "", "figures": [], "seconds": 0.0, "error": f"{where} killed its process (status {status})"}
     return json.loads(payload)
+
+
+def _out_of_time(signum, frame):
+    raise TimeoutError(f"the example ran longer than {TIME_LIMIT} s (SNIPPETS_TIME_LIMIT)")
 
 
 def capture(module, name: str) -> dict:
