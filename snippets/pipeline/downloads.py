@@ -23,8 +23,9 @@ _MARKER = re.compile(r"^\s*# --8<-- \[(?:start|end):\w+\]\s*$")
 def section_code(module: str, section: str) -> str:
     """The code of one section as the page shows it: the lines between its markers, dedented.
 
-    >>> section_code("autograd_basics", "chain_rule").splitlines()[0]
-    'x = torch.tensor(2.0, requires_grad=True)'
+    Examples:
+        >>> section_code("autograd_basics", "chain_rule").splitlines()[0]
+        'x = torch.tensor(2.0, requires_grad=True)'
     """
     try:
         source = module_source(module)
@@ -42,9 +43,10 @@ def page_parts(markdown: str) -> list[tuple[str, str]]:
     """The page's headings and included code in page order, as ``("heading", text)``
     and ``("code", text)`` pairs (headings inside code fences are not headings).
 
-    >>> parts = page_parts('# Title\\n\\n```python\\n--8<-- "snippets/autograd_basics.py:chain_rule"\\n```\\n')
-    >>> len(parts), parts[0], parts.pop()[0]
-    (2, ('heading', '# Title'), 'code')
+    Examples:
+        >>> parts = page_parts('# Title\\n\\n```python\\n--8<-- "snippets/autograd_basics.py:chain_rule"\\n```\\n')
+        >>> len(parts), parts[0], parts.pop()[0]
+        (2, ('heading', '# Title'), 'code')
     """
     includes = {line: (module, section) for line, module, section in included_sections(markdown)}
     parts, fence = [], None
@@ -65,8 +67,9 @@ def page_parts(markdown: str) -> list[tuple[str, str]]:
 def has_code(parts: list[tuple[str, str]]) -> bool:
     """Whether a page shows any code at all (only those get downloads).
 
-    >>> has_code([("heading", "# Title")]), has_code([("code", "x = 1")])
-    (False, True)
+    Examples:
+        >>> has_code([("heading", "# Title")]), has_code([("code", "x = 1")])
+        (False, True)
     """
     return any(kind == "code" for kind, _ in parts)
 
@@ -74,10 +77,11 @@ def has_code(parts: list[tuple[str, str]]) -> bool:
 def download_uris(page_uri: str) -> tuple[str, str]:
     """Where a page's script and notebook live in the built site, relative to its root.
 
-    >>> download_uris("autograd-basics.md")
-    ('downloads/autograd-basics.py', 'downloads/autograd-basics.ipynb')
-    >>> download_uris("guide/index.md")
-    ('downloads/guide.py', 'downloads/guide.ipynb')
+    Examples:
+        >>> download_uris("autograd-basics.md")
+        ('downloads/autograd-basics.py', 'downloads/autograd-basics.ipynb')
+        >>> download_uris("guide/index.md")
+        ('downloads/guide.py', 'downloads/guide.ipynb')
     """
     stem = posixpath.splitext(page_uri)[0]
     if posixpath.basename(stem) == "index" and posixpath.dirname(stem):
@@ -89,14 +93,15 @@ def download_uris(page_uri: str) -> tuple[str, str]:
 def script(title: str, url: str, parts: list[tuple[str, str]]) -> str:
     """The page's code as one script; ``# %%`` marks each block (and the heading it is under).
 
-    >>> print(script("Demo", "https://example.org/demo/", [("heading", "## Start"), ("code", "print(1)")]))
-    # Demo
-    # Every code block of https://example.org/demo/ in page order.
-    # Run it with python (it needs torch, numpy and matplotlib): each block prints what the page shows under it.
-    <BLANKLINE>
-    # %% Start
-    print(1)
-    <BLANKLINE>
+    Examples:
+        >>> print(script("Demo", "https://example.org/demo/", [("heading", "## Start"), ("code", "print(1)")]))
+        # Demo
+        # Every code block of https://example.org/demo/ in page order.
+        # Run it with python (it needs torch, numpy and matplotlib): each block prints what the page shows under it.
+        <BLANKLINE>
+        # %% Start
+        print(1)
+        <BLANKLINE>
     """
     lines = [f"# {title}", f"# Every code block of {url} in page order.",
              "# Run it with python (it needs torch, numpy and matplotlib): "
@@ -115,10 +120,11 @@ def notebook(title: str, url: str, parts: list[tuple[str, str]]) -> str:
     """The page's code as a Jupyter notebook (nbformat 4.5 JSON): a code cell per block,
     a Markdown cell per heading, no outputs (run it to see them).
 
-    >>> book = json.loads(notebook("Demo", "https://example.org/demo/", [("heading", "## Start"), ("code", "print(1)")]))
-    >>> cells = book["cells"]
-    >>> book["nbformat"], [cell["cell_type"] for cell in cells], cells.pop()["source"]
-    (4, ['markdown', 'markdown', 'code'], ['print(1)'])
+    Examples:
+        >>> book = json.loads(notebook("Demo", "https://example.org/demo/", [("heading", "## Start"), ("code", "print(1)")]))
+        >>> cells = book["cells"]
+        >>> book["nbformat"], [cell["cell_type"] for cell in cells], cells.pop()["source"]
+        (4, ['markdown', 'markdown', 'code'], ['print(1)'])
     """
     cells = [_cell("markdown", f"# {title}\n\nEvery code block of [{title}]({url}), in page order. "
                                "Run the cells top to bottom; each prints what the page shows under it.")]
