@@ -134,8 +134,8 @@ print(statistics.median(times))
 
 def _peak_memory(scratch: Path) -> tuple[float, float]:
     """Peak resident memory of a cold run: the process driving it, and its largest worker."""
-    script = ("import resource; from snippets.pipeline import build; build.produce(execute=True); "
-              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+    script = ("import resource; from snippets.pipeline import build, execute; build.produce(execute=True); "
+              "execute.stop_workers(); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, check=True, capture_output=True, text=True,
                          env={**os.environ, "SNIPPETS_CACHE": str(scratch)})

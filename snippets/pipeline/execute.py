@@ -94,6 +94,18 @@ def start_workers(count: int, warm_up: bool = True) -> ProcessPoolExecutor:
     return executor
 
 
+def stop_workers() -> None:
+    """Stop the worker processes, waiting for them to exit (they stop by themselves at exit too).
+
+    Examples:
+        >>> stop_workers(); _pool["executor"] is None
+        True
+    """
+    if _pool["executor"] is not None:
+        _pool["executor"].shutdown(wait=True)
+    _pool.update(executor=None, size=0, warm=False)
+
+
 def _start_worker(warm_up: bool) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     import matplotlib
