@@ -13,7 +13,7 @@ import pytest
 
 import snippets
 from snippets.pipeline.examples import PROJECT_DIR, all_examples, module_source, page_modules, sections
-from snippets.pipeline.render import included_sections
+from snippets.pipeline.render import include_problems, included_sections
 
 DOCS = PROJECT_DIR / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md"))
@@ -37,13 +37,8 @@ def test_every_page_module_has_its_page_and_tests(module):
 
 
 def test_every_include_resolves():
-    problems = []
-    for page, line, module, section in _includes():
-        where = f"{page.relative_to(PROJECT_DIR)}:{line}"
-        if module not in page_modules():
-            problems.append(f"{where}: no module snippets/{module}.py")
-        elif section not in sections(module_source(module)):
-            problems.append(f"{where}: snippets/{module}.py has no section {section!r}")
+    problems = [f"{page.relative_to(PROJECT_DIR)}:{problem}" for page in PAGES
+                for problem in include_problems(page.read_text(encoding="utf-8"))]
     assert problems == []
 
 

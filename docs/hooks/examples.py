@@ -11,10 +11,10 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
 from snippets.pipeline import build, execute, render
-from snippets.pipeline.examples import ExampleError, find_examples, page_modules, sections, module_source
+from snippets.pipeline.examples import ExampleError, all_examples
 
 log = logging.getLogger("mkdocs.hooks.examples")
-state = {"serving": False, "outcomes": {}, "shown": set(), "shown_on": {}}
+state = {"serving": False, "outcomes": {}, "shown_on": {}}
 DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
 
 
@@ -29,6 +29,11 @@ def on_startup(command, dirty):
 
 
 def on_files(files, config):
+    pages = files.documentation_pages()
+    for page in pages:
+        for problem in render.include_problems(page.content_string):
+            line, _, what = problem.partition(": ")
+            raise PluginError(f"docs/{page.src_uri}:{line}: {what}")
     try:
         outcomes = build.produce()
     except ExampleError as problem:
@@ -44,21 +49,13 @@ def on_files(files, config):
         for figure, svg in zip(outcome.record["figures"], outcome.svgs):
             uri = render.figure_uri(outcome.example.module, figure["file"])
             files.append(File.generated(config, uri, content=svg))
-    state["outcomes"], state["shown"] = outcomes, set()
-    state["shown_on"] = {f"{module}:{section}": page.src_uri for page in files.documentation_pages()
+    state["outcomes"] = outcomes
+    state["shown_on"] = {f"{module}:{section}": page.src_uri for page in pages
                          for _, module, section in render.included_sections(page.content_string)}
     return files
 
 
 def on_page_markdown(markdown, page, config, files):
-    modules = page_modules()
-    for line, module, section in render.included_sections(markdown):
-        where = f"docs/{page.file.src_uri}:{line}"
-        if module not in modules:
-            raise PluginError(f"{where}: includes snippets/{module}.py, which does not exist")
-        if section not in sections(module_source(module), f"snippets/{module}.py"):
-            raise PluginError(f"{where}: snippets/{module}.py has no section {section!r}")
-        state["shown"].add(f"{module}:{section}")
     markdown = DIRECTIVE.sub(lambda match: _directive(match, markdown, page), markdown)
     return render.add_outputs(markdown, state["outcomes"], page.file.src_uri)
 
@@ -76,10 +73,9 @@ def on_page_content(html, page, config, files):
 
 
 def on_post_build(config):
-    for module in page_modules():
-        for example in find_examples(module):
-            if example.id not in state["shown"]:
-                log.warning(f"{example.where}: example {example.id} is shown on no page")
+    for example in all_examples():
+        if example.id not in state["shown_on"]:
+            log.warning(f"{example.where}: example {example.id} is shown on no page")
 
 
 # --- Downloads: each page's code as a script and a notebook (snippets.pipeline.downloads) ---

@@ -56,7 +56,7 @@ def has(example: Example) -> bool:
         False
     """
     try:
-        return (CACHE_DIR / f"{cache_key(example)}.json").exists()
+        return _path(example).exists()
     except FileNotFoundError:  # the module is gone
         return False
 
@@ -69,7 +69,7 @@ def load(example: Example) -> dict | None:
         True
     """
     try:
-        return json.loads((CACHE_DIR / f"{cache_key(example)}.json").read_text(encoding="utf-8"))
+        return json.loads(_path(example).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return None
 
@@ -86,7 +86,11 @@ def store(example: Example, result: dict) -> None:
     handle, temporary = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-")
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         json.dump(result, file)
-    os.replace(temporary, CACHE_DIR / f"{cache_key(example)}.json")
+    os.replace(temporary, _path(example))
+
+
+def _path(example: Example) -> Path:
+    return CACHE_DIR / f"{cache_key(example)}.json"
 
 
 @lru_cache(maxsize=1)

@@ -12,12 +12,11 @@ import posixpath
 import re
 import textwrap
 
-from .examples import ExampleError, module_source, sections
+from .examples import SECTION_MARKER, ExampleError, module_source, sections
 from .render import included_sections
 
 _FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
 _HEADING = re.compile(r"^(?P<level>#{1,6})[ \t]+(?P<text>.+?)[ \t]*(?:\{[^}]*\})?[ \t]*#*[ \t]*$")
-_MARKER = re.compile(r"^\s*# --8<-- \[(?:start|end):\w+\]\s*$")
 
 
 def section_code(module: str, section: str) -> str:
@@ -35,7 +34,7 @@ def section_code(module: str, section: str) -> str:
     if section not in where:
         raise ExampleError(f"snippets/{module}.py has no section {section!r}")
     start, end = where[section]
-    lines = [line for line in source.splitlines()[start:end - 1] if not _MARKER.match(line)]
+    lines = [line for line in source.splitlines()[start:end - 1] if not SECTION_MARKER.match(line)]
     return textwrap.dedent("\n".join(lines)).strip("\n")
 
 

@@ -22,7 +22,7 @@ PROJECT_DIR = SNIPPETS_DIR.parent
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-6
 
-_MARKER = re.compile(r"^\s*# --8<-- \[(?P<kind>start|end):(?P<name>\w+)\]\s*$")
+SECTION_MARKER = re.compile(r"^\s*# --8<-- \[(?P<kind>start|end):(?P<name>\w+)\]\s*$")
 
 
 class ExampleError(Exception):
@@ -106,7 +106,7 @@ def sections(source: str, path: str = "<source>") -> dict[str, tuple[int, int]]:
     found: dict[str, tuple[int, int]] = {}
     open_at: dict[str, int] = {}
     for number, text in enumerate(source.splitlines(), start=1):
-        match = _MARKER.match(text)
+        match = SECTION_MARKER.match(text)
         if not match:
             continue
         name = match["name"]

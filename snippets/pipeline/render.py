@@ -18,6 +18,8 @@ import re
 
 from latex2mathml.converter import convert
 
+from .examples import module_source, page_modules, sections
+
 INCLUDE = re.compile(
     r'^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})python[^\n]*\n'
     r'(?P=indent)--8<-- "snippets/(?P<module>\w+)\.py:(?P<section>\w+)"\n'
@@ -53,6 +55,27 @@ def included_sections(markdown: str) -> list[tuple[int, str, str]]:
             line = markdown.count("\n", 0, match.start()) + 1
             found.append((line, path[len("snippets/"):-len(".py")], section))
     return found
+
+
+def include_problems(markdown: str) -> list[str]:
+    """Every include from ``snippets/`` that does not resolve, as ``LINE: what is wrong``.
+
+    Examples:
+        >>> include_problems('--8<-- "snippets/autograd_basics.py:chain_rule"\\n'
+        ...                  '--8<-- "snippets/autograd_basics.py:nope"\\n--8<-- "snippets/nope.py:x"')
+        ["2: snippets/autograd_basics.py has no section 'nope'", '3: snippets/nope.py does not exist']
+    """
+    modules, known = page_modules(), {}
+    problems = []
+    for line, module, section in included_sections(markdown):
+        if module not in modules:
+            problems.append(f"{line}: snippets/{module}.py does not exist")
+            continue
+        if module not in known:
+            known[module] = sections(module_source(module), f"snippets/{module}.py")
+        if section not in known[module]:
+            problems.append(f"{line}: snippets/{module}.py has no section {section!r}")
+    return problems
 
 
 def add_outputs(markdown: str, outcomes: dict, page_uri: str) -> str:
