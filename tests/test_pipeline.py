@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import Future
 
 import pytest
 
@@ -179,17 +180,45 @@ def test_two_builds_at_once_share_an_empty_cache(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.json"))) == len(examples.find_examples("autograd_basics"))
 
 
-def test_workers_start_early_only_when_something_must_run(tmp_path, monkeypatch):
-    started = []
-    monkeypatch.setattr(build, "start_workers", lambda count, warm_up: started.append((count, warm_up)))
+def _recording_submit(monkeypatch):
+    """Replace the workers: record what is submitted, and finish each run at once with a made-up result."""
+    submitted = []
+
+    def submit(chosen, workers):
+        submitted.append([e.id for e in chosen])
+        futures = {e.id: Future() for e in chosen}
+        for future in futures.values():
+            future.set_result({"text": "made up\n", "figures": [], "error": None, "seconds": 0.0})
+        return futures
+
+    monkeypatch.setattr(build, "submit_examples", submit)
+    monkeypatch.setattr(build, "_started", {})
+    return submitted
+
+
+def test_examples_start_running_early_only_when_something_must_run(tmp_path, monkeypatch):
+    submitted = _recording_submit(monkeypatch)
     monkeypatch.setattr(cache, "CACHE_DIR", tmp_path)
-    total = len(examples.all_examples())
-    assert build.start_early(workers=2) == total
-    assert started == [(2, True)]
+    everything = [e.id for e in examples.all_examples()]
+    assert [e.id for e in build.start_running(workers=2)] == everything
+    assert [e.id for e in build.start_running(workers=2)] == everything  # under way: not started twice
+    assert submitted == [everything, []]
     for example in examples.all_examples():
         cache.store(example, {"error": None, "text": ""})
-    assert build.start_early(workers=2) == 0
-    assert started == [(2, True)]
+    monkeypatch.setattr(build, "_started", {})
+    assert build.start_running(workers=2) == []
+    assert submitted[-1] == []
+
+
+def test_produce_waits_for_a_started_run_instead_of_running_it_again(tmp_path, monkeypatch):
+    submitted = _recording_submit(monkeypatch)
+    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path)
+    build.start_running()
+    chain_rule = next(e for e in examples.all_examples() if e.id == "autograd_basics:chain_rule")
+    outcome = build.produce([chain_rule], execute=True)[chain_rule.id]
+    assert outcome.record["text"] == "made up\n" and not outcome.from_cache
+    assert submitted[1:] == [[]]
+    assert cache.load(chain_rule)["text"] == "made up\n"
 
 
 def test_an_example_that_hangs_is_stopped_with_its_line(tmp_path, monkeypatch):

@@ -3,8 +3,10 @@ every public function has a doctest, and the strict build passes."""
 
 import ast
 import inspect
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,9 @@ from pathlib import Path
 import pytest
 
 import snippets
-from snippets.pipeline.examples import PROJECT_DIR, all_examples, module_source, page_modules, sections
+from snippets.pipeline import cache
+from snippets.pipeline.examples import (PROJECT_DIR, all_examples, find_examples, module_source, page_modules,
+                                         sections)
 from snippets.pipeline.render import include_problems, included_sections
 
 DOCS = PROJECT_DIR / "docs"
@@ -93,11 +97,25 @@ def test_every_public_function_has_a_doctest():
 
 
 @pytest.mark.parametrize("execute", ["1", "0"])
-def test_strict_build(tmp_path, execute, outcomes):
+def test_strict_build(tmp_path, execute, outcomes, built_site):
     """The site builds with --strict (drift, errors, broken links and anchors all fail it),
-    both running the examples and from the committed records alone."""
+    both running the examples and from the committed records alone. When it runs some (the
+    first of each page here), pages render while they run, and the site is the same."""
     env = {**os.environ, "SNIPPETS_EXECUTE": execute, "NO_MKDOCS_2_WARNING": "1"}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path)],
+    site = tmp_path / "site"
+    if execute == "1":
+        env["SNIPPETS_CACHE"] = str(tmp_path / "cache")
+        shutil.copytree(cache.CACHE_DIR, tmp_path / "cache")
+        for module in page_modules():
+            (tmp_path / "cache" / f"{cache.cache_key(find_examples(module)[0])}.json").unlink()
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-4000:]
-    assert (tmp_path / "autograd-basics" / "index.html").exists()
+    assert _search_order(site) == _search_order(built_site)
+    for page in ["index.html", "autograd-basics/index.html", "training-loop/index.html"]:
+        assert (site / page).read_text(encoding="utf-8") == (built_site / page).read_text(encoding="utf-8"), page
+
+
+def _search_order(site: Path) -> list[str]:
+    index = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    return [doc["location"] for doc in index["docs"]]

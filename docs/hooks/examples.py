@@ -14,7 +14,7 @@ from snippets.pipeline import build, execute, render
 from snippets.pipeline.examples import ExampleError, all_examples
 
 log = logging.getLogger("mkdocs.hooks.examples")
-state = {"serving": False, "outcomes": {}, "shown_on": {}}
+state = {"serving": False, "outcomes": {}, "shown_on": {}, "pages": [], "examples": {}}
 DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
 
 
@@ -23,7 +23,7 @@ def on_startup(command, dirty):
     if state["serving"]:
         execute.keep_workers_warm()
     try:
-        build.start_early()  # workers import torch while MkDocs loads its theme and plugins
+        build.start_running()  # workers import torch and run examples while MkDocs loads its theme
     except ExampleError:
         pass  # on_files reports it with file and line
 
@@ -35,7 +35,35 @@ def on_files(files, config):
             line, _, what = problem.partition(": ")
             raise PluginError(f"docs/{page.src_uri}:{line}: {what}")
     try:
-        outcomes = build.produce()
+        running = {e.id for e in build.start_running()}  # under serve: what changed since the last build
+    except ExampleError as problem:
+        raise PluginError(str(problem)) from None
+    state.update(outcomes={}, pages=pages, examples={e.id: e for e in all_examples()})
+    state["shown_on"] = {f"{module}:{section}": page.src_uri for page in pages
+                         for _, module, section in render.included_sections(page.content_string)}
+    # MkDocs renders pages in this order and each waits for its examples' outputs: the pages
+    # whose outputs are ready go first, while the workers run the others (order restored in on_env).
+    for page in pages:
+        if running & set(_examples_of(page.content_string)):
+            files.remove(page)
+            files.append(page)
+    return files
+
+
+def _examples_of(markdown):
+    """The ids of the examples a page shows (every example, for a page with the build report)."""
+    if any(match["name"] == "build_report" for match in DIRECTIVE.finditer(markdown)):
+        return list(state["examples"])
+    return [f"{module}:{section}" for _, module, section in render.included_sections(markdown)
+            if f"{module}:{section}" in state["examples"]]
+
+
+def _collect(example_ids):
+    """The outcomes of these examples; those not asked for before are produced now (waiting for
+    any still running), and their errors and drift reported."""
+    wanted = [state["examples"][i] for i in dict.fromkeys(example_ids) if i not in state["outcomes"]]
+    try:
+        outcomes = build.produce(wanted)
     except ExampleError as problem:
         raise PluginError(str(problem)) from None
     errors = [o.error for o in outcomes.values() if o.error]
@@ -43,21 +71,27 @@ def on_files(files, config):
         raise PluginError("examples failed:\n" + "\n".join(errors))
     for error in errors:
         log.error(error)
-    for outcome in outcomes.values():
-        for drift in outcome.drift:
-            log.warning(drift)
-        for figure, svg in zip(outcome.record["figures"], outcome.svgs):
-            uri = render.figure_uri(outcome.example.module, figure["file"])
-            files.append(File.generated(config, uri, content=svg))
-    state["outcomes"] = outcomes
-    state["shown_on"] = {f"{module}:{section}": page.src_uri for page in pages
-                         for _, module, section in render.included_sections(page.content_string)}
-    return files
+    for drift in (d for o in outcomes.values() for d in o.drift):
+        log.warning(drift)
+    state["outcomes"].update(outcomes)
+    return [state["outcomes"][example_id] for example_id in example_ids]
 
 
 def on_page_markdown(markdown, page, config, files):
+    for outcome in _collect(_examples_of(markdown)):
+        for figure, svg in zip(outcome.record["figures"], outcome.svgs):
+            uri = render.figure_uri(outcome.example.module, figure["file"])
+            if files.get_file_from_path(uri) is None:  # linked from here: in the site before the page renders
+                files.append(File.generated(config, uri, content=svg))
     markdown = DIRECTIVE.sub(lambda match: _directive(match, markdown, page), markdown)
     return render.add_outputs(markdown, state["outcomes"], page.file.src_uri)
+
+
+def on_env(env, config, files):
+    for page in state["pages"]:  # pages are written, and indexed for search, in their usual order
+        files.remove(page)
+        files.append(page)
+    return env
 
 
 def _directive(match, markdown, page):
@@ -73,7 +107,8 @@ def on_page_content(html, page, config, files):
 
 
 def on_post_build(config):
-    for example in all_examples():
+    _collect(list(state["examples"]))  # examples shown on no page are checked too
+    for example in state["examples"].values():
         if example.id not in state["shown_on"]:
             log.warning(f"{example.where}: example {example.id} is shown on no page")
 

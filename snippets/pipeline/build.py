@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import platform
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
 from . import cache
 from .examples import Example, all_examples
-from .execute import run_examples, start_workers
+from .execute import submit_examples
 from .records import compare, load_records, record_of, recorded_figure, write_records
 
 
@@ -52,25 +53,33 @@ def execution_enabled() -> bool:
     return os.environ.get("SNIPPETS_EXECUTE", "1") != "0"
 
 
-def start_early(workers: int | None = None) -> int:
-    """Start the worker processes now if any example will have to run; return how many will.
+def start_running(workers: int | None = None) -> list[Example]:
+    """Start running, in the background, every example whose output is not cached; return
+    those under way, which :func:`produce` then waits for instead of running them again.
 
-    Called when a build starts, so that importing torch in the workers overlaps
-    MkDocs' own start-up. With everything cached, nothing is started.
+    Called as soon as a build starts, so that the workers import torch and run examples
+    while MkDocs loads its theme and renders the pages that need nothing new. Calling it
+    again starts only what changed since. With everything cached, nothing is started.
 
     Examples:
         >>> os.environ["SNIPPETS_EXECUTE"] = "0"
-        >>> start_early()
-        0
+        >>> start_running()
+        []
         >>> del os.environ["SNIPPETS_EXECUTE"]
     """
     if not execution_enabled():
-        return 0
-    missing = [e for e in all_examples() if not cache.has(e)]
-    if missing:
-        count = min(worker_count(workers), len(missing))
-        start_workers(count, warm_up=len(missing) > count)
-    return len(missing)
+        return []
+    examples = all_examples()
+    keys = {e.id: cache.cache_key(e) for e in examples}
+    missing = [e for e in examples if keys[e.id] not in _started and not cache.has(e)]
+    for example_id, future in submit_examples(missing, worker_count(workers)).items():
+        _started[keys[example_id]] = future
+    return [e for e in examples if keys[e.id] in _started]
+
+
+# Runs started by start_running, by cache key (so an example edited since is run again);
+# produce() takes each out when it collects its result.
+_started: dict[str, Future] = {}
 
 
 def worker_count(workers: int | None = None) -> int:
@@ -101,7 +110,10 @@ def produce(examples: list[Example] | None = None, execute: bool | None = None,
         return {e.id: _from_record(e, records[e.module].get(e.name)) for e in examples}
     results = {e.id: cache.load(e) for e in examples} if use_cache else {}
     missing = [e for e in examples if results.get(e.id) is None]
-    fresh = run_examples(missing, worker_count(workers))
+    keys = {e.id: cache.cache_key(e) for e in missing} if use_cache else {}
+    started = {example_id: _started.pop(key) for example_id, key in keys.items() if key in _started}
+    futures = {**started, **submit_examples([e for e in missing if e.id not in started], worker_count(workers))}
+    fresh = {example_id: future.result() for example_id, future in futures.items()}
     outcomes = {}
     for e in examples:
         result = fresh.get(e.id) or results[e.id]

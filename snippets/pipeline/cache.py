@@ -128,13 +128,19 @@ def _own_code(example: Example) -> str:
     used, pending = [], [own] + always
     while pending:
         node = pending.pop()
-        for name in {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}:
+        for name in _names(node):
             if name in definitions and definitions[name] not in used:
                 used.append(definitions.pop(name))
                 pending.append(used[-1])
     chosen = sorted([own, *always, *used], key=lambda n: n.lineno)
     lines = source.splitlines()
     return "\n".join(_segment(lines, node) for node in chosen)
+
+
+@lru_cache(maxsize=4096)
+def _names(node: ast.stmt) -> frozenset[str]:
+    """The names a statement uses; its tree is parsed once per source, so this is asked once per statement."""
+    return frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
 
 
 def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
