@@ -114,12 +114,12 @@ def _serve_rerun(runs: int, prepare, scratch: Path) -> float:
 import json, os, statistics, time
 from snippets.pipeline import build, cache, execute
 from snippets.pipeline.examples import all_examples
-execute.keep_workers_warm()
 changed = next(e for e in all_examples() if e.id == {CHANGED!r})
-build.produce(execute=True)   # the first build of a serve session starts the workers
+execute.start_workers(build.worker_count(), warm_up=True)   # as `mkdocs serve` starts them
+build.produce(execute=True)
 times = []
 for _ in range({runs}):
-    time.sleep(3)             # an author types; idle workers warm up
+    time.sleep(3)             # an author types
     (cache.CACHE_DIR / f"{{cache.cache_key(changed)}}.json").unlink()
     start = time.perf_counter()
     build.produce(execute=True)

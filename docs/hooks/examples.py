@@ -20,8 +20,8 @@ DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
 
 def on_startup(command, dirty):
     state["serving"] = command == "serve"
-    if state["serving"]:
-        execute.keep_workers_warm()
+    if state["serving"]:  # workers up and warm from the start: the first edit re-runs its example at once
+        execute.start_workers(build.worker_count(), warm_up=True)
     try:
         build.start_running()  # workers import torch and run examples while MkDocs loads its theme
     except ExampleError:

@@ -29,55 +29,27 @@ TIME_LIMIT = int(os.environ.get("SNIPPETS_TIME_LIMIT", "120"))
 SVG_SALT = "autograd-pages"
 
 
-def run_examples(examples: list[Example], workers: int | None = None) -> dict[str, dict]:
-    """Run examples on ``workers`` processes (default: every core); return ``id -> result``.
+def submit_examples(examples: list[Example], workers: int | None = None) -> dict[str, Future]:
+    """Start running examples on ``workers`` processes (default: every core) and return at
+    once: ``id -> future`` of the example's result, in the order given.
 
     A result has ``text`` (stdout and stderr, interleaved as written),
     ``figures`` (each with ``svg``, ``alt`` and plotted ``data``), ``error``
     (``None``, or ``path:line: what was raised``) and ``seconds``.
 
     Examples:
-        >>> result = run_examples([Example("autograd_basics", "chain_rule", 0)])
-        >>> result["autograd_basics:chain_rule"]["text"].splitlines()[0]
-        'tensor(15.)'
-    """
-    return {example_id: future.result() for example_id, future in submit_examples(examples, workers).items()}
-
-
-def submit_examples(examples: list[Example], workers: int | None = None) -> dict[str, Future]:
-    """Start running examples on ``workers`` processes (default: every core) and return at
-    once, ``id -> future`` of its result (see :func:`run_examples`), in the order given.
-
-    Examples:
         >>> futures = submit_examples([Example("autograd_basics", "chain_rule", 0)])
-        >>> futures["autograd_basics:chain_rule"].result()["error"] is None
-        True
+        >>> futures["autograd_basics:chain_rule"].result()["text"].splitlines()[0]
+        'tensor(15.)'
     """
     if not examples:
         return {}
     count = min(workers or os.cpu_count() or 1, len(examples))
     pool = start_workers(count, warm_up=len(examples) > count)
-    futures = {e.id: pool.submit(run_in_fork, e.module, e.name) for e in examples}
-    if _pool["serving"] and not _pool["warm"]:  # queued behind the examples: later rebuilds fork warm workers
-        for _ in range(_pool["size"]):
-            pool.submit(_warm_up)
-        _pool["warm"] = True
-    return futures
+    return {e.id: pool.submit(run_in_fork, e.module, e.name) for e in examples}
 
 
-_pool: dict = {"executor": None, "size": 0, "warm": False, "serving": False}
-
-
-def keep_workers_warm() -> None:
-    """Under ``mkdocs serve``: after each run, let idle workers pay torch's lazy imports
-    (:func:`_warm_up`), so that examples re-run on later rebuilds start at once.
-
-    Examples:
-        >>> keep_workers_warm(); _pool["serving"]
-        True
-        >>> _pool["serving"] = False
-    """
-    _pool["serving"] = True
+_pool: dict = {"executor": None, "size": 0}
 
 
 def start_workers(count: int, warm_up: bool = True) -> ProcessPoolExecutor:
@@ -103,7 +75,7 @@ def start_workers(count: int, warm_up: bool = True) -> ProcessPoolExecutor:
                                        initargs=(warm_up,))
         for _ in range(count):  # a spawn pool starts a process per waiting task: start them all
             executor.submit(os.getpid)
-        _pool.update(executor=executor, size=count, warm=warm_up)
+        _pool.update(executor=executor, size=count)
     return executor
 
 
@@ -116,7 +88,7 @@ def stop_workers() -> None:
     """
     if _pool["executor"] is not None:
         _pool["executor"].shutdown(wait=True)
-    _pool.update(executor=None, size=0, warm=False)
+    _pool.update(executor=None, size=0)
 
 
 def _start_worker(warm_up: bool) -> None:
