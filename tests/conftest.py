@@ -61,11 +61,29 @@ def site_server(built_site):
 
 
 @pytest.fixture(scope="session")
-def reader_python(tmp_path_factory, built_site) -> ReaderPython:
-    """A fresh Python per run; every page's copied blocks and downloaded script are run up front,
-    all at once on every core, and the tests then read the remembered results."""
-    reader = ReaderPython(tmp_path_factory.mktemp("reader"))
-    pages = [page_code(built_site, page) for page in doc_pages()]
-    reader.run_many([job for code in pages if code.blocks for job in (code.copy_job(), code.script_job())])
-    return reader
+def reader_python(tmp_path_factory, built_site):
+    """A fresh Python per run. Every page's copied blocks and downloaded script (in the order the
+    tests ask for them) start here in the background, two at a time and at a lower priority, so
+    they use what the other tests leave of the CPU; the tests wait for the remembered results."""
+    reader = ReaderPython(tmp_path_factory.mktemp("reader"), workers=2, nice=10)
+    pages = [code for code in (page_code(built_site, page) for page in doc_pages()) if code.blocks]
+    reader.start([code.copy_job() for code in pages] + [code.script_job() for code in pages])
+    yield reader
+    reader.close()
 
+
+@pytest.fixture(scope="session", autouse=True)
+def start_reader_runs_early(request):
+    """The reader runs take ~50 s of CPU: started before the first test, they overlap with the
+    rest of the session instead of holding it up. Only when a selected test needs them, so that
+    running one test file stays fast."""
+    if any("reader_python" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        try:
+            request.getfixturevalue("reader_python")
+        except Exception:  # a failed site build: reported by the tests that use it, not by every test
+            pass
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that read the reader runs go last, so the runs have the whole session to finish in."""
+    items.sort(key=lambda item: "reader_python" in getattr(item, "fixturenames", ()))

@@ -198,10 +198,21 @@ for name, code in blocks:
 class ReaderPython:
     """A fresh Python (the project's, with torch, numpy, matplotlib) that runs code blocks in
     order in one namespace, in an empty temporary directory, and returns what each printed.
-    Runs are remembered by their code, so the same blocks are never run twice in a session."""
+    Runs are remembered by their code, so the same blocks are never run twice in a session.
+    Runs can be started in the background (:meth:`start`), ``workers`` at a time, to overlap with
+    other tests; ``nice`` lowers their priority (Unix), so they take what the other tests leave."""
 
-    def __init__(self, workdir: Path):
-        self.workdir, self.runs = workdir, {}
+    def __init__(self, workdir: Path, workers: int = 1, nice: int = 0):
+        self.workdir, self.runs, self.nice = workdir, {}, nice
+        self.pool = ThreadPoolExecutor(workers)
+
+    def start(self, jobs: list[tuple[list[tuple[str, str]], dict[str, Path]]]):
+        """Start ``(blocks, files)`` runs in the background, in this order, one fresh Python each;
+        :meth:`run` with the same arguments waits for the remembered result."""
+        for blocks, files in jobs:
+            key = self._key(blocks, files)
+            if key not in self.runs:
+                self.runs[key] = self.pool.submit(self._run, blocks, files or {}, 300)
 
     def run(self, blocks: list[tuple[str, str]], files: dict[str, Path] | None = None,
             timeout: float = 300) -> tuple[list[str], str | None]:
@@ -211,16 +222,12 @@ class ReaderPython:
         files = files or {}
         key = self._key(blocks, files)
         if key not in self.runs:
-            self.runs[key] = self._run(blocks, files, timeout)
-        return self.runs[key]
+            self.runs[key] = self.pool.submit(self._run, blocks, files, timeout)
+        return self.runs[key].result()
 
-    def run_many(self, jobs: list[tuple[list[tuple[str, str]], dict[str, Path]]], workers: int | None = None):
-        """Run several ``(blocks, files)`` at once, one fresh Python each, on every core;
-        later calls of :meth:`run` with the same arguments return the remembered result."""
-        todo = [job for job in jobs if self._key(*job) not in self.runs]
-        with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-            for job, result in zip(todo, pool.map(lambda job: self._run(*job, 300), todo)):
-                self.runs[self._key(*job)] = result
+    def close(self):
+        """Drop the runs not started yet and wait for those under way (a run stops at its timeout)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     @staticmethod
     def _key(blocks, files):
@@ -237,14 +244,21 @@ class ReaderPython:
         (directory / "runner.py").write_text(_RUNNER, encoding="utf-8")
         env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "MPL"))}
         env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-        run = subprocess.run([sys.executable, "-I", "runner.py", "blocks.json", separator], cwd=directory,
-                             env=env, capture_output=True, text=True, timeout=timeout)
-        outputs = run.stdout.split(separator)
+        with subprocess.Popen([sys.executable, "-I", "runner.py", "blocks.json", separator], cwd=directory,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+            if self.nice and hasattr(os, "setpriority"):
+                os.setpriority(os.PRIO_PROCESS, run.pid, self.nice)
+            try:
+                stdout, stderr = run.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                run.kill()
+                raise
+        outputs = stdout.split(separator)
         error = None
         if outputs and outputs[-1].startswith("ERROR "):
             error = outputs.pop()[len("ERROR "):]
         elif outputs and outputs[-1]:
-            error = f"the run ended early (exit {run.returncode}): {outputs[-1][-2000:]}{run.stderr[-2000:]}"
+            error = f"the run ended early (exit {run.returncode}): {outputs[-1][-2000:]}{stderr[-2000:]}"
         if outputs and not outputs[-1]:
             outputs.pop()
         return outputs, error

@@ -128,8 +128,10 @@ def _plot_readability(shown: bytes, original: bytes) -> tuple[float, float, int]
     import numpy as np
 
     shown, original = _pixels(shown), _pixels(original)
-    colours, counts = np.unique(shown, axis=0, return_counts=True)
-    background = _luminance(colours[counts.argmax()])
+    # Each colour as one integer (same order as the rows): np.unique(axis=0) takes 50 times as long.
+    colours, counts = np.unique(shown @ [65536, 256, 1], return_counts=True)
+    commonest = colours[counts.argmax()]
+    background = _luminance([commonest >> 16, commonest >> 8 & 255, commonest & 255])
     ink = (original.max(axis=1) < 48) & (np.ptp(original, axis=1) < 12)
     if shown.shape != original.shape or not ink.any():
         return background, 0.0, 0
