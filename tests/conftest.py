@@ -34,16 +34,25 @@ from functools import partial
 from pathlib import Path
 
 from reader import ReaderPython, SiteHandler, doc_pages, page_code, site_url_path
-from snippets.pipeline.examples import PROJECT_DIR
+from snippets.pipeline import cache
+from snippets.pipeline.examples import PROJECT_DIR, all_examples
+
+
+# The session's site build always runs this example afresh (the others come from the cache where
+# they are there), so the pages render while it runs, as after an author's edit (see test_site).
+RUN_IN_SITE_BUILD = "autograd_basics:chain_rule"
 
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
-    """The site built once per session (examples from the cache where they are there)."""
+    """The site built once per session; its log is saved beside it as build.log."""
     site = tmp_path_factory.mktemp("site")
+    fresh = next(e for e in all_examples() if e.id == RUN_IN_SITE_BUILD)
+    (cache.CACHE_DIR / f"{cache.cache_key(fresh)}.json").unlink(missing_ok=True)
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-d", str(site)],
                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    (site.parent / "build.log").write_text(run.stderr, encoding="utf-8")
     assert run.returncode == 0, run.stderr[-4000:]
     return site
 
@@ -62,19 +71,19 @@ def site_server(built_site):
 
 @pytest.fixture(scope="session")
 def reader_python(tmp_path_factory, built_site):
-    """A fresh Python per run. Every page's copied blocks and downloaded script (in the order the
-    tests ask for them) start here in the background, two at a time and at a lower priority, so
-    they use what the other tests leave of the CPU; the tests wait for the remembered results."""
+    """A fresh Python per run. Every page's blocks (what test_copy copies, and what the script and
+    notebook hold) start here in the background, two at a time and at a lower priority, so they
+    use what the other tests leave of the CPU; the tests wait for the remembered results."""
     reader = ReaderPython(tmp_path_factory.mktemp("reader"), workers=2, nice=10)
     pages = [code for code in (page_code(built_site, page) for page in doc_pages()) if code.blocks]
-    reader.start([code.copy_job() for code in pages] + [code.script_job() for code in pages])
+    reader.start([code.copy_job() for code in pages])
     yield reader
     reader.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def start_reader_runs_early(request):
-    """The reader runs take ~50 s of CPU: started before the first test, they overlap with the
+    """The reader runs take ~25 s of CPU: started before the first test, they overlap with the
     rest of the session instead of holding it up. Only when a selected test needs them, so that
     running one test file stays fast."""
     if any("reader_python" in getattr(item, "fixturenames", ()) for item in request.session.items):

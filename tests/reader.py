@@ -180,17 +180,17 @@ sys.stderr = sys.stdout  # what the page shows is stdout and stderr, interleaved
 namespace = {"__name__": "__main__"}
 import matplotlib.pyplot as plt  # MPLBACKEND=Agg: figures are drawn, then closed as a window would be
 plt.show = lambda *args, **kwargs: plt.close("all")
+# Python's own warning filters, as a reader has them (a warning raised inside a library for a
+# library's sake stays hidden), written the way the page shows them. Nothing is reset between
+# blocks: the run is the page's script run whole, or its notebook run top to bottom, so a warning
+# shown under two blocks of the page but printed only once here is a difference.
+warnings.showwarning = lambda message, category, *rest, **kw: print(f"{category.__name__}: {message}")
 for name, code in blocks:
-    # Python's own warning filters, as a reader has them (a warning raised inside a library
-    # for a library's sake stays hidden); each block starts afresh, as each example does in the
-    # build, and a warning is written the way the page shows it.
-    with warnings.catch_warnings():
-        warnings.showwarning = lambda message, category, *rest, **kw: print(f"{category.__name__}: {message}")
-        try:
-            exec(compile(code, name, "exec"), namespace)
-        except BaseException:
-            print(separator + "ERROR " + traceback.format_exc(), end="", flush=True)
-            break
+    try:
+        exec(compile(code, name, "exec"), namespace)
+    except BaseException:
+        print(separator + "ERROR " + traceback.format_exc(), end="", flush=True)
+        break
     print(separator, end="", flush=True)
 '''
 
@@ -329,10 +329,6 @@ class PageCode:
     def copy_job(self):
         """The blocks as the copy button gives them, run in order in one fresh Python."""
         return [(f"<{self.page} block {b.number}>", b.code) for b in self.blocks], self.data
-
-    def script_job(self):
-        """The downloaded script, run whole."""
-        return [(self.links[".py"], self.files[".py"].read_text(encoding="utf-8"))], self.data
 
 
 def page_code(site: Path, page: str) -> PageCode:

@@ -99,7 +99,8 @@ def _directive(match, markdown, page):
         line = markdown.count("\n", 0, match.start()) + 1
         raise PluginError(f"docs/{page.file.src_uri}:{line}: unknown directive {match.group()!r}")
     shown_on = {k: posixpath.relpath(v, posixpath.dirname(page.file.src_uri)) for k, v in state["shown_on"].items()}
-    return render.build_report(state["outcomes"], shown_on, build.environment())
+    in_page_order = {example_id: state["outcomes"][example_id] for example_id in state["examples"]}
+    return render.build_report(in_page_order, shown_on, build.environment())
 
 
 def on_page_content(html, page, config, files):
