@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -44,9 +45,14 @@ RUN_IN_SITE_BUILD = "autograd_basics:chain_rule"
 
 
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory) -> Path:
-    """The site built once per session; its log is saved beside it as build.log."""
+def site_build(tmp_path_factory) -> Future:
+    """The site built once per session, in the background (tests take :func:`built_site`)."""
     site = tmp_path_factory.mktemp("site")
+    with ThreadPoolExecutor(1) as background:
+        yield background.submit(_build_site, site)
+
+
+def _build_site(site: Path) -> Path:
     fresh = next(e for e in all_examples() if e.id == RUN_IN_SITE_BUILD)
     (cache.CACHE_DIR / f"{cache.cache_key(fresh)}.json").unlink(missing_ok=True)
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
@@ -55,6 +61,12 @@ def built_site(tmp_path_factory) -> Path:
     (site.parent / "build.log").write_text(run.stderr, encoding="utf-8")
     assert run.returncode == 0, run.stderr[-4000:]
     return site
+
+
+@pytest.fixture(scope="session")
+def built_site(site_build) -> Path:
+    """The site built once per session; its log is saved beside it as build.log."""
+    return site_build.result()
 
 
 @pytest.fixture(scope="session")
@@ -70,27 +82,31 @@ def site_server(built_site):
 
 
 @pytest.fixture(scope="session")
-def reader_python(tmp_path_factory, built_site):
+def reader_python(tmp_path_factory, site_build):
     """A fresh Python per run. Every page's blocks (what test_copy copies, and what the script and
-    notebook hold) start here in the background, two at a time and at a lower priority, so they
-    use what the other tests leave of the CPU; the tests wait for the remembered results."""
+    notebook hold) start in the background as soon as the site is built, two at a time and at a
+    lower priority, so they use what the other tests leave of the CPU; the tests wait for the
+    remembered results."""
     reader = ReaderPython(tmp_path_factory.mktemp("reader"), workers=2, nice=10)
-    pages = [code for code in (page_code(built_site, page) for page in doc_pages()) if code.blocks]
-    reader.start([code.copy_job() for code in pages])
+
+    def start_when_built():
+        pages = [page_code(site_build.result(), page) for page in doc_pages()]
+        reader.start([code.copy_job() for code in pages if code.blocks])
+
+    reader.pool.submit(start_when_built)
     yield reader
     reader.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def start_reader_runs_early(request):
-    """The reader runs take ~25 s of CPU: started before the first test, they overlap with the
-    rest of the session instead of holding it up. Only when a selected test needs them, so that
-    running one test file stays fast."""
-    if any("reader_python" in getattr(item, "fixturenames", ()) for item in request.session.items):
-        try:
-            request.getfixturevalue("reader_python")
-        except Exception:  # a failed site build: reported by the tests that use it, not by every test
-            pass
+def start_early(request):
+    """The site build and the reader runs (~25 s of CPU) start before the first test, in the
+    background, so they overlap with the rest of the session instead of holding it up. Only
+    when a selected test needs them, so that running one test file stays fast."""
+    needed = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    for name in ("site_build", "reader_python"):
+        if name in needed:
+            request.getfixturevalue(name)
 
 
 def pytest_collection_modifyitems(items):

@@ -9,8 +9,9 @@ import posixpath
 import re
 import subprocess
 import sys
+import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -205,29 +206,31 @@ class ReaderPython:
     def __init__(self, workdir: Path, workers: int = 1, nice: int = 0):
         self.workdir, self.runs, self.nice = workdir, {}, nice
         self.pool = ThreadPoolExecutor(workers)
+        self.lock = threading.Lock()  # start() may run in the background while a test calls run()
 
     def start(self, jobs: list[tuple[list[tuple[str, str]], dict[str, Path]]]):
         """Start ``(blocks, files)`` runs in the background, in this order, one fresh Python each;
         :meth:`run` with the same arguments waits for the remembered result."""
         for blocks, files in jobs:
-            key = self._key(blocks, files)
-            if key not in self.runs:
-                self.runs[key] = self.pool.submit(self._run, blocks, files or {}, 300)
+            self._submit(blocks, files or {}, 300)
 
     def run(self, blocks: list[tuple[str, str]], files: dict[str, Path] | None = None,
             timeout: float = 300) -> tuple[list[str], str | None]:
         """``blocks`` are ``(name, code)``; ``files`` (relative path -> file) are put in the
         working directory first, as a reader saves the files a page links to. Returns each
         block's output and the error that stopped them (None)."""
-        files = files or {}
-        key = self._key(blocks, files)
-        if key not in self.runs:
-            self.runs[key] = self.pool.submit(self._run, blocks, files, timeout)
-        return self.runs[key].result()
+        return self._submit(blocks, files or {}, timeout).result()
 
     def close(self):
         """Drop the runs not started yet and wait for those under way (a run stops at its timeout)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, blocks, files, timeout) -> Future:
+        key = self._key(blocks, files)
+        with self.lock:
+            if key not in self.runs:
+                self.runs[key] = self.pool.submit(self._run, blocks, files, timeout)
+            return self.runs[key]
 
     @staticmethod
     def _key(blocks, files):
