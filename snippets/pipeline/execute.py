@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -94,6 +95,7 @@ def stop_workers() -> None:
 def _start_worker(warm_up: bool) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     atexit.register(_exit_at_once)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,6 +112,14 @@ def _exit_at_once() -> None:
     which the build would otherwise wait for. Registered first, so it runs last."""
     sys.stdout.flush()
     sys.stderr.flush()
+    os._exit(0)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Leave when the build is gone. A build that is killed (``kill``, not Ctrl-C) cannot stop
+    its workers, and they would wait for work forever, each holding torch in memory."""
+    while os.getppid() == parent:
+        time.sleep(1)
     os._exit(0)
 
 
