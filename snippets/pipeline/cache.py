@@ -20,7 +20,7 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
-from .examples import PROJECT_DIR, SNIPPETS_DIR, Example, module_source
+from .examples import PROJECT_DIR, SNIPPETS_DIR, Example, is_example, module_source
 
 CACHE_DIR = Path(os.environ.get("SNIPPETS_CACHE", PROJECT_DIR / ".cache" / "examples"))
 DATA_DIR = SNIPPETS_DIR / "data"
@@ -117,7 +117,7 @@ def _own_code(example: Example) -> str:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             if node.name == example.name:
                 own = node
-            elif not _is_example(node):
+            elif not is_example(node):
                 definitions[node.name] = node
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
                 isinstance(t, ast.Name) for t in _targets(node)):
@@ -145,10 +145,6 @@ def _names(node: ast.stmt) -> frozenset[str]:
 
 def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
     return node.targets if isinstance(node, ast.Assign) else [node.target]
-
-
-def _is_example(node: ast.FunctionDef | ast.ClassDef) -> bool:
-    return any("example" in ast.unparse(d) for d in node.decorator_list)
 
 
 def _segment(lines: list[str], node: ast.stmt) -> str:

@@ -135,9 +135,9 @@ def find_examples(module: str) -> list[Example]:
     marks = sections(source, path)
     found = []
     for node in ast.parse(source, filename=path).body:
-        tolerance = _example_tolerance(node, path) if isinstance(node, ast.FunctionDef) else None
-        if tolerance is None:
+        if not is_example(node):
             continue
+        tolerance = _example_tolerance(node, path)
         _check_layout(node, marks, path)
         found.append(Example(module, node.name, node.lineno, *tolerance))
     return found
@@ -153,22 +153,35 @@ def all_examples() -> list[Example]:
     return [e for module in page_modules() for e in find_examples(module)]
 
 
-def _example_tolerance(node: ast.FunctionDef, path: str) -> tuple[float, float] | None:
+def is_example(node: ast.stmt) -> bool:
+    """Whether a module-level statement defines an example: a function under ``@example``.
+
+    Examples:
+        >>> is_example(ast.parse("@example(rtol=0.1)\\ndef f(): pass").body[0])
+        True
+    """
+    return isinstance(node, ast.FunctionDef) and _example_decorator(node) is not None
+
+
+def _example_decorator(node: ast.FunctionDef) -> ast.expr | None:
     for decorator in node.decorator_list:
-        call = decorator if isinstance(decorator, ast.Call) else None
-        target = call.func if call else decorator
-        if not (isinstance(target, ast.Name) and target.id == "example"):
-            continue
-        options = {"rtol": DEFAULT_RTOL, "atol": DEFAULT_ATOL}
-        for keyword in call.keywords if call else []:
-            if keyword.arg not in options:
-                raise ExampleError(f"{path}:{node.lineno}: unknown example option {keyword.arg!r}")
-            try:
-                options[keyword.arg] = float(ast.literal_eval(keyword.value))
-            except ValueError:
-                raise ExampleError(f"{path}:{node.lineno}: {keyword.arg} must be a literal number") from None
-        return options["rtol"], options["atol"]
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Name) and target.id == "example":
+            return decorator
     return None
+
+
+def _example_tolerance(node: ast.FunctionDef, path: str) -> tuple[float, float]:
+    decorator = _example_decorator(node)
+    options = {"rtol": DEFAULT_RTOL, "atol": DEFAULT_ATOL}
+    for keyword in decorator.keywords if isinstance(decorator, ast.Call) else []:
+        if keyword.arg not in options:
+            raise ExampleError(f"{path}:{node.lineno}: unknown example option {keyword.arg!r}")
+        try:
+            options[keyword.arg] = float(ast.literal_eval(keyword.value))
+        except ValueError:
+            raise ExampleError(f"{path}:{node.lineno}: {keyword.arg} must be a literal number") from None
+    return options["rtol"], options["atol"]
 
 
 def _check_layout(node: ast.FunctionDef, marks: dict[str, tuple[int, int]], path: str) -> None:
