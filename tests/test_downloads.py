@@ -55,14 +55,7 @@ def test_downloaded_script_prints_what_the_page_shows(page, built_site, reader_p
     # running them in order in one namespace: the run test_copy checks block by block.
     assert ast.dump(ast.parse(script)) == ast.dump(ast.parse("\n".join(b.code for b in blocks))), \
         f"{page}: {links['.py']} holds code the page does not show"
-    outputs, error = reader_python.run(*code.copy_job())
-    assert error is None, f"{page}: {links['.py']} stopped with an error:\n{error}"
-
-    def lines(text):  # one script prints the blocks' outputs one after another
-        return "\n".join(line for line in text.splitlines() if line.strip())
-
-    difference = output_difference(lines("".join(outputs)), lines("".join(b.shown for b in blocks)))
-    assert difference is None, f"{page}: {links['.py']} prints something else than the page shows: {difference}"
+    _compare(page, links[".py"], blocks, *reader_python.run(*code.copy_job()))
 
 
 @pytest.mark.parametrize("page", doc_pages())
