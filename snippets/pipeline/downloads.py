@@ -12,7 +12,7 @@ import posixpath
 import re
 import textwrap
 
-from .examples import SECTION_MARKER, ExampleError, module_source, sections
+from .examples import SECTION_MARKER, module_source, section_bounds
 from .render import included_sections
 
 _FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
@@ -26,15 +26,8 @@ def section_code(module: str, section: str) -> str:
         >>> section_code("autograd_basics", "chain_rule").splitlines()[0]
         'x = torch.tensor(2.0, requires_grad=True)'
     """
-    try:
-        source = module_source(module)
-    except FileNotFoundError:
-        raise ExampleError(f"snippets/{module}.py does not exist") from None
-    where = sections(source, f"snippets/{module}.py")
-    if section not in where:
-        raise ExampleError(f"snippets/{module}.py has no section {section!r}")
-    start, end = where[section]
-    lines = [line for line in source.splitlines()[start:end - 1] if not SECTION_MARKER.match(line)]
+    start, end = section_bounds(module, section)
+    lines = [line for line in module_source(module).splitlines()[start:end - 1] if not SECTION_MARKER.match(line)]
     return textwrap.dedent("\n".join(lines)).strip("\n")
 
 

@@ -123,6 +123,26 @@ def sections(source: str, path: str = "<source>") -> dict[str, tuple[int, int]]:
     return found
 
 
+def section_bounds(module: str, section: str) -> tuple[int, int]:
+    """Where a page module's section lies (the lines of its markers); an :class:`ExampleError`
+    names what is missing. Both the include check and the downloads ask this.
+
+    Examples:
+        >>> start, end = section_bounds("autograd_basics", "chain_rule"); start < end
+        True
+        >>> section_bounds("nope", "x")
+        Traceback (most recent call last):
+        ...
+        snippets.pipeline.examples.ExampleError: snippets/nope.py does not exist
+    """
+    if module not in page_modules():
+        raise ExampleError(f"snippets/{module}.py does not exist")
+    where = sections(module_source(module), f"snippets/{module}.py")
+    if section not in where:
+        raise ExampleError(f"snippets/{module}.py has no section {section!r}")
+    return where[section]
+
+
 def find_examples(module: str) -> list[Example]:
     """The examples of a page module, in source order, each checked for hidden code.
 

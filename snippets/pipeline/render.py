@@ -18,7 +18,7 @@ import re
 
 from latex2mathml.converter import convert
 
-from .examples import module_source, page_modules, sections
+from .examples import ExampleError, section_bounds
 
 INCLUDE = re.compile(
     r'^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})python[^\n]*\n'
@@ -65,16 +65,12 @@ def include_problems(markdown: str) -> list[str]:
         ...                  '--8<-- "snippets/autograd_basics.py:nope"\\n--8<-- "snippets/nope.py:x"')
         ["2: snippets/autograd_basics.py has no section 'nope'", '3: snippets/nope.py does not exist']
     """
-    modules, known = page_modules(), {}
     problems = []
     for line, module, section in included_sections(markdown):
-        if module not in modules:
-            problems.append(f"{line}: snippets/{module}.py does not exist")
-            continue
-        if module not in known:
-            known[module] = sections(module_source(module), f"snippets/{module}.py")
-        if section not in known[module]:
-            problems.append(f"{line}: snippets/{module}.py has no section {section!r}")
+        try:
+            section_bounds(module, section)
+        except ExampleError as problem:
+            problems.append(f"{line}: {problem}")
     return problems
 
 
