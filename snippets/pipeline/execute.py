@@ -124,15 +124,22 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _warm_up() -> None:
-    """Pay torch's lazy imports once per worker rather than once per forked example:
-    backward with an explicit gradient imports sympy through torch.fx (0.3 s), and
-    the first optimizer step imports torch._dynamo (2 s)."""
+    """Pay lazy imports and first-use costs once per worker rather than once per forked example:
+    backward with an explicit gradient imports sympy through torch.fx (0.3 s), the first
+    optimizer step imports torch._dynamo (2 s), and the first figure saved loads the fonts
+    and builds the parser for the log axes' $10^{k}$ labels (0.25 s)."""
+    import matplotlib.pyplot as plt
     import torch
 
     weight = torch.ones(2, requires_grad=True)
     for optimizer in (torch.optim.SGD([weight], lr=0.1, momentum=0.9), torch.optim.Adam([weight], lr=0.1)):
         weight.mul(2).backward(torch.ones(2))
         optimizer.step()
+    figure, axes = plt.subplots()
+    axes.semilogy([1, 2], [1, 100], label="$w$")
+    axes.legend()
+    _figure(figure)
+    plt.close(figure)
 
 
 def run_in_fork(module_name: str, name: str) -> dict:
