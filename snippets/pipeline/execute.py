@@ -36,7 +36,8 @@ def submit_examples(examples: list[Example], workers: int | None = None) -> dict
 
     A result has ``text`` (stdout and stderr, interleaved as written),
     ``figures`` (each with ``svg``, ``alt`` and plotted ``data``), ``error``
-    (``None``, or ``path:line: what was raised``) and ``seconds``.
+    (``None``, or ``path:line: what was raised``) and ``seconds`` (running it and saving its
+    figures).
 
     Examples:
         >>> futures = submit_examples([Example("autograd_basics", "chain_rule", 0)])
@@ -211,9 +212,9 @@ def capture(module, name: str) -> dict:
             getattr(module, name)()
         except Exception as problem:  # noqa: BLE001 - an example that raises is reported, not fatal
             error = _describe(problem, module.__file__)
-    seconds = time.perf_counter() - start
     figures = [_figure(plt.figure(number)) for number in plt.get_fignums()]
     plt.close("all")
+    seconds = time.perf_counter() - start  # what the example costs a build, saving its figures included
     return {"text": buffer.getvalue(), "figures": figures, "error": error, "seconds": seconds}
 
 
