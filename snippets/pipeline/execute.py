@@ -61,8 +61,8 @@ def start_workers(count: int, warm_up: bool = True) -> ProcessPoolExecutor:
     overlaps with its own start-up; ``mkdocs serve`` keeps the workers between
     rebuilds, so editing one example re-runs it at once. Workers never import a
     page module themselves (each example imports it in its fork), so they never
-    hold stale code. ``warm_up`` also pays torch's lazy imports up front, worth it
-    when each worker will run several examples.
+    hold stale code. ``warm_up`` also pays torch's lazy imports and matplotlib's
+    first figure up front, worth it when each worker will run several examples.
 
     Examples:
         >>> start_workers(1, warm_up=False) is start_workers(1)
