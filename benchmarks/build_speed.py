@@ -66,7 +66,7 @@ def main() -> None:
             shutil.copytree(warm, scratch)
             for example in all_examples():
                 if example.id == without:
-                    (scratch / f"{cache.cache_key(example)}.json").unlink()
+                    cache.entry(example, scratch).unlink()
         return prepare
 
     try:
@@ -110,7 +110,7 @@ def _own_time(warm: Path, example_id: str) -> float:
     import json
 
     example = next(e for e in all_examples() if e.id == example_id)
-    return json.loads((warm / f"{cache.cache_key(example)}.json").read_text())["seconds"]
+    return json.loads(cache.entry(example, warm).read_text())["seconds"]
 
 
 def _serve_rerun(runs: int, prepare, scratch: Path) -> float:
@@ -125,7 +125,7 @@ build.produce(execute=True)
 times = []
 for _ in range({runs}):
     time.sleep(3)             # an author types
-    (cache.CACHE_DIR / f"{{cache.cache_key(changed)}}.json").unlink()
+    cache.entry(changed).unlink()
     start = time.perf_counter()
     build.produce(execute=True)
     times.append(time.perf_counter() - start)

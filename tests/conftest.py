@@ -54,7 +54,7 @@ def site_build(tmp_path_factory) -> Future:
 
 def _build_site(site: Path) -> Path:
     fresh = next(e for e in all_examples() if e.id == RUN_IN_SITE_BUILD)
-    (cache.CACHE_DIR / f"{cache.cache_key(fresh)}.json").unlink(missing_ok=True)
+    cache.entry(fresh).unlink(missing_ok=True)
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-d", str(site)],
                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True)

@@ -56,7 +56,7 @@ def has(example: Example) -> bool:
         False
     """
     try:
-        return _path(example).exists()
+        return entry(example).exists()
     except FileNotFoundError:  # the module is gone
         return False
 
@@ -69,7 +69,7 @@ def load(example: Example) -> dict | None:
         True
     """
     try:
-        return json.loads(_path(example).read_text(encoding="utf-8"))
+        return json.loads(entry(example).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return None
 
@@ -86,11 +86,19 @@ def store(example: Example, result: dict) -> None:
     handle, temporary = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-")
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         json.dump(result, file)
-    os.replace(temporary, _path(example))
+    os.replace(temporary, entry(example))
 
 
-def _path(example: Example) -> Path:
-    return CACHE_DIR / f"{cache_key(example)}.json"
+def entry(example: Example, directory: Path | None = None) -> Path:
+    """The file that holds (or would hold) the example's result, in ``directory`` (default: the
+    cache). The one place that knows how entries are named; the tests and the benchmark remove
+    or copy entries through it.
+
+    Examples:
+        >>> entry(Example("autograd_basics", "chain_rule", 1), Path("elsewhere")).parent
+        PosixPath('elsewhere')
+    """
+    return (directory or CACHE_DIR) / f"{cache_key(example)}.json"
 
 
 @lru_cache(maxsize=1)
