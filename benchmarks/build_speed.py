@@ -116,7 +116,7 @@ def _own_time(warm: Path, example_id: str) -> float:
 def _serve_rerun(runs: int, prepare, scratch: Path) -> float:
     """What `mkdocs serve` adds to a rebuild when one example changed: its workers are kept."""
     script = f"""
-import json, os, statistics, time
+import statistics, time
 from snippets.pipeline import build, cache, execute
 from snippets.pipeline.examples import all_examples
 changed = next(e for e in all_examples() if e.id == {CHANGED!r})
@@ -132,9 +132,7 @@ for _ in range({runs}):
 print(statistics.median(times))
 """
     prepare()
-    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, check=True, capture_output=True, text=True,
-                         env={**os.environ, "SNIPPETS_CACHE": str(scratch)})
-    return float(run.stdout.split()[-1])
+    return float(_in_fresh_python(script, scratch)[-1])
 
 
 def _examples_alone(runs: int, workers: int, scratch: Path) -> float:
@@ -151,9 +149,7 @@ for _ in range({runs}):
     times.append(time.perf_counter() - start)
 print(statistics.median(times))
 """
-    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, check=True, capture_output=True, text=True,
-                         env={**os.environ, "SNIPPETS_CACHE": str(scratch)})
-    return float(run.stdout.split()[-1])
+    return float(_in_fresh_python(script, scratch)[-1])
 
 
 def _peak_memory(scratch: Path) -> tuple[float, float]:
@@ -161,10 +157,15 @@ def _peak_memory(scratch: Path) -> tuple[float, float]:
     script = ("import resource; from snippets.pipeline import build, execute; build.produce(execute=True); "
               "execute.stop_workers(); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    own, children = (int(v) / 1024 for v in _in_fresh_python(script, scratch))
+    return own, children
+
+
+def _in_fresh_python(script: str, scratch: Path) -> list[str]:
+    """What a script prints (split into words), run by a new Python on the scratch cache."""
     run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, check=True, capture_output=True, text=True,
                          env={**os.environ, "SNIPPETS_CACHE": str(scratch)})
-    own, children = (int(v) / 1024 for v in run.stdout.split())
-    return own, children
+    return run.stdout.split()
 
 
 if __name__ == "__main__":
