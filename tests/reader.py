@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 from snippets.pipeline.examples import PROJECT_DIR
 
 
-
 def site_url_path() -> str:
     """The path the site is published under (``/repo/`` of mkdocs.yml's site_url), served the same way here."""
     match = re.search(r"^site_url:\s*(\S+)", (PROJECT_DIR / "mkdocs.yml").read_text(encoding="utf-8"), re.M)
@@ -234,7 +233,7 @@ class ReaderPython:
 
     @staticmethod
     def _key(blocks, files):
-        return tuple(code.rstrip("\n") for _, code in blocks), tuple(sorted((files or {}).items()))
+        return tuple(code.rstrip("\n") for _, code in blocks), tuple(sorted(files.items()))
 
     def _run(self, blocks, files, timeout):
         separator = f"\n<<<end of block {uuid.uuid4().hex}>>>\n"

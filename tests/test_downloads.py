@@ -68,6 +68,6 @@ def test_downloaded_notebook_prints_what_the_page_shows(page, built_site, reader
     cells = ["".join(cell["source"]) for cell in book["cells"] if cell["cell_type"] == "code"]
     # The cells are the page's blocks (checked above), so this run is the one test_copy checks:
     # same code, same fresh Python, run top to bottom as a kernel runs the cells.
-    outputs, error = reader_python.run([(f"<{page} block {n}>", code) for n, code in enumerate(cells, 1)],
+    outputs, error = reader_python.run([(f"<{page} block {n}>", cell) for n, cell in enumerate(cells, 1)],
                                        code.data)
     _compare(page, links[".ipynb"], blocks, outputs, error)
