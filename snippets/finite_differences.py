@@ -215,35 +215,44 @@ class CountCalls:
 # --8<-- [end:count_calls]
 
 
-@example(atol=1e-9)
+@example(atol=0, rtol=1e-3, floor=1e-6)
 def fit_both():
-    """The same fit through the string version and finite differences lands in the same place."""
+    """The same fit through the string version and finite differences lands in the same place.
+
+    Forward differences in float32 give gradients with a rounding error of about
+    eps / step = 1e-4 (relative), and its digits depend on how the CPU's kernels
+    sum a batch; the training path inherits them. So the loss curves are
+    compared to 1e-3 (relative) and only above 1e-6, below which they differ
+    from machine to machine; the prediction gap is printed as a bound.
+    """
     # --8<-- [start:fit_both]
     x_train, y_train, x_valid, y_valid = make_data(seed=0)
 
     model = Curve(f)                                   # autograd through f
     losses = fit(model, x_train, y_train)
 
-    black_box = CountCalls(f_string)                   # finite differences through the text
+    black_box = CountCalls(f_string)       # finite differences through the text
     model_fd = Curve(lambda x, w: ForwardDifference.apply(black_box, x, w))
     losses_fd = fit(model_fd, x_train, y_train)
     training_calls = black_box.calls
 
-    print("autograd:           w =", model.w.tolist())
-    print("finite differences: w =", model_fd.w.tolist())
+    # six decimals: float32 keeps about seven digits, the last one is noise
+    print("autograd:           w =", [round(v, 6) for v in model.w.tolist()])
+    print("finite differences: w =", [round(v, 6) for v in model_fd.w.tolist()])
     print(f"f_string calls: {training_calls} for {20 * 20} steps, "
           f"{training_calls // 400} per step")
     with torch.no_grad():
         gap = (model(x_valid) - model_fd(x_valid)).abs()
-    print(f"validation predictions, largest difference: {gap.max().item():.1e}")
-    print(f"(float32 resolution near 1: {torch.finfo(torch.float32).eps:.1e})")
+    eps = torch.finfo(torch.float32).eps     # float32 resolution near 1
+    print(f"validation predictions differ by less than 10 × {eps:.1e}:",
+          gap.max().item() < 10 * eps)
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.semilogy(range(1, 21), losses, marker="o", label="f, autograd")
     ax.semilogy(range(1, 21), losses_fd, marker="x", linestyle="--",
                 label="f_string, forward differences")
-    ax.set(xlabel="epoch", ylabel="mean training loss (MSE)", xticks=[1, 5, 10, 15, 20],
-           title="Two routes to the same fit")
+    ax.set(xlabel="epoch", ylabel="mean training loss (MSE)",
+           xticks=[1, 5, 10, 15, 20], title="Two routes to the same fit")
     ax.legend()
     plt.show()
     # --8<-- [end:fit_both]
@@ -253,14 +262,22 @@ def fit_both():
 
 @example(atol=0)
 def step_size_study():
-    """Error of forward and central differences against the exact derivative as the step shrinks."""
-    # --8<-- [start:step_size_study]
-    def g(w):                      # a curved test function: arithmetic only, so its
-        return 1 / w               # rounding is the same on every machine
+    """Error of forward and central differences against the exact derivative as the step shrinks.
 
-    steps = torch.logspace(-1, -12, 45, dtype=torch.float64)[:, None]   # 4 per decade
-    points = torch.linspace(1, 2, 101, dtype=torch.float64)              # w in [1, 2]
-    exact = -1 / points**2                                               # g'(w)
+    Every number in it comes from single operations rounded the same way by any
+    CPU (steps and points exact, a maximum instead of a sum), so the rounding
+    noise it shows is the same noise on every machine.
+    """
+    # --8<-- [start:step_size_study]
+    def g(w):           # a curved test function: arithmetic only, so its
+        return 1 / w    # rounding is the same on every machine
+
+    # powers of two from 1/8 down to 1e-12, and w = 1.00, 1.01, ... 2.00: exact,
+    # so every machine differences the same numbers
+    steps = torch.tensor([2.0 ** -k for k in range(3, 41)],
+                         dtype=torch.float64)[:, None]
+    points = torch.arange(100, 201, dtype=torch.float64) / 100   # w in [1, 2]
+    exact = -1 / (points * points)                               # g'(w)
 
     best_steps = {}
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -275,17 +292,20 @@ def step_size_study():
         theory = {"forward": (eps ** (1 / 2), eps ** (1 / 2)),     # step, error
                   "central": (eps ** (1 / 3), eps ** (2 / 3))}
         for scheme, estimate in estimates.items():
-            error = (estimate.double() - exact).pow(2).mean(dim=1).sqrt()   # RMS over w
+            # the largest error over w (unlike a mean, it needs no rounded sum)
+            error = (estimate.double() - exact).abs().amax(dim=1)
             best = error.argmin()
             best_steps[str(dtype)[6:], scheme] = steps[best].item()
-            # the order of the truncation error: slope of log(error) over the first decade
+            # order of the truncation error: slope of log(error), largest steps
             slope = np.polyfit(steps[:5, 0].log10(), error[:5].log10(), 1)[0]
             print(f"{str(dtype)[6:]:8} {scheme:8} {steps[best].item():.1e}    "
-                  f"{error[best].item():.1e}    |  {theory[scheme][0]:.1e}        "
-                  f"{theory[scheme][1]:.1e}   (slope at large steps {slope:.2f})")
-            ax.loglog(steps[:, 0], error, style, color="C0" if scheme == "forward" else "C1",
+                  f"{error[best].item():.1e}    |  {theory[scheme][0]:.1e}"
+                  f"        {theory[scheme][1]:.1e}"
+                  f"   (slope at large steps {slope:.2f})")
+            ax.loglog(steps[:, 0], error, style,
+                      color="C0" if scheme == "forward" else "C1",
                       label=f"{scheme}, {str(dtype)[6:]}")
-    ax.set(xlabel="step h", ylabel="RMS error of the derivative",
+    ax.set(xlabel="step h", ylabel="largest error of the derivative",
            title="Finite-difference error against the step")
     ax.legend(loc="lower right")
     plt.show()
@@ -465,31 +485,40 @@ def wrapper_call_counts():
 
 @example(atol=0)
 def wrapper_against_autograd():
-    """The wrapper's gradients for x and w against autograd, on a function autograd can follow."""
+    """The wrapper's gradients for x and w against autograd, on a function autograd can follow.
+
+    The errors themselves are rounding noise whose digits change with the CPU's
+    kernels, so the table prints the order they should have and whether both
+    errors fall within a factor 10 of it.
+    """
     # --8<-- [start:wrapper_against_autograd]
     def relative_error(estimate, exact):
         return ((estimate - exact).norm() / exact.norm()).item()
 
     errors = {}
-    print("dtype    scheme   | dL/dw error  dL/dx error | expected order")
+    print("dtype    scheme   | expected order "
+          "| dL/dw, dL/dx errors within 10x of it")
     for dtype in (torch.float32, torch.float64):
         x0 = torch.linspace(-2, 2, 50, dtype=dtype)
         w0 = torch.tensor([1.5, 0.3, 0.8], dtype=dtype)
         target = torch.ones(50, dtype=dtype)
 
         x, w = x0.clone().requires_grad_(), w0.clone().requires_grad_()
-        ((lorentzian(x, w) - target) ** 2).mean().backward()      # exact, by autograd
+        ((lorentzian(x, w) - target) ** 2).mean().backward()   # exact: autograd
         exact_w, exact_x = w.grad, x.grad
 
         eps = torch.finfo(dtype).eps
-        for scheme, order in (("forward", eps ** (1 / 2)), ("central", eps ** (2 / 3))):
+        orders = {"forward": eps ** (1 / 2), "central": eps ** (2 / 3)}
+        for scheme, order in orders.items():
             x, w = x0.clone().requires_grad_(), w0.clone().requires_grad_()
             y = finite_differences(lorentzian, scheme, batched=True)(x, w)
             ((y - target) ** 2).mean().backward()
-            errors[str(dtype)[6:], scheme] = (relative_error(w.grad, exact_w),
-                                              relative_error(x.grad, exact_x))
-            print(f"{str(dtype)[6:]:8} {scheme:8} | {errors[str(dtype)[6:], scheme][0]:.1e}      "
-                  f"{errors[str(dtype)[6:], scheme][1]:.1e}     | {order:.1e}")
+            found = (relative_error(w.grad, exact_w),
+                     relative_error(x.grad, exact_x))
+            errors[str(dtype)[6:], scheme] = found
+            within = all(order / 10 < error < order * 10 for error in found)
+            print(f"{str(dtype)[6:]:8} {scheme:8} | {order:.1e}        "
+                  f"| {within}")
     # --8<-- [end:wrapper_against_autograd]
     return {"errors": errors}
 
@@ -524,29 +553,37 @@ def complex_step_jacobian(f, x, w, h=1e-20):
 
 @example(atol=0)
 def wrapper_complex_step():
-    """Checking the wrapper on a black box autograd cannot see, against the complex step."""
+    """Checking the wrapper on a black box autograd cannot see, against the complex step.
+
+    It prints six digits of each gradient and a bound on each error: the digits
+    beyond those are rounding noise that changes with the CPU's kernels.
+    """
     # --8<-- [start:wrapper_complex_step]
     x = torch.linspace(-2, 2, 50, dtype=torch.float64)
     w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64)
     target = torch.ones(50, dtype=torch.float64)
 
     y = lorentzian_numpy(x, w)
-    grad_y = 2 * (y - target) / len(y)                     # d mean((y - target)²) / dy
+    grad_y = 2 * (y - target) / len(y)          # d mean((y - target)²) / dy
     reference = complex_step_jacobian(lorentzian_numpy, x, w) @ grad_y
 
-    w_auto = w.clone().requires_grad_()                    # the torch twin, for comparison
+    w_auto = w.clone().requires_grad_()         # the torch twin, for comparison
     ((lorentzian(x, w_auto) - target) ** 2).mean().backward()
     agree = torch.allclose(reference, w_auto.grad, rtol=1e-14, atol=0)
     print("complex step equals autograd on the torch twin to 1e-14:", agree)
 
     results = {}
-    for scheme in ("forward", "central"):
+    eps = torch.finfo(torch.float64).eps
+    orders = {"forward": eps ** (1 / 2), "central": eps ** (2 / 3)}
+    for scheme, order in orders.items():
         w_fd = w.clone().requires_grad_()
-        y_fd = finite_differences(lorentzian_numpy, scheme, batched=True)(x, w_fd)
-        ((y_fd - target) ** 2).mean().backward()
-        results[scheme] = ((w_fd.grad - reference).norm() / reference.norm()).item()
-        print(f"{scheme}: dL/dw = {w_fd.grad.tolist()}")
-        print(f"         relative error against the complex step: {results[scheme]:.1e}")
+        black_box = finite_differences(lorentzian_numpy, scheme, batched=True)
+        ((black_box(x, w_fd) - target) ** 2).mean().backward()
+        error = ((w_fd.grad - reference).norm() / reference.norm()).item()
+        results[scheme] = error
+        print(f"{scheme}: dL/dw = {[float(f'{g:.6g}') for g in w_fd.grad]}")
+        print(f"         relative error against the complex step within"
+              f" a factor 10 of {order:.1e}: {order / 10 < error < order * 10}")
     # --8<-- [end:wrapper_complex_step]
     return {"agree": agree, "errors": results, "reference": reference}
 

@@ -17,6 +17,11 @@ from .execute import submit_examples
 from .records import compare, load_records, record_of, recorded_figure, write_records
 
 
+# The second kernel set every example runs under at `make regen` and in `make test`: ATen's
+# plain loops without vector instructions. x86 torch honours it; elsewhere it may be the only set.
+OTHER_KERNELS = "default"
+
+
 @dataclass
 class Outcome:
     """One example's output as the page shows it, and how it compares with its record."""
@@ -28,6 +33,7 @@ class Outcome:
     from_cache: bool = False
     drift: list[str] = field(default_factory=list)
     error: str | None = None
+    kernels: str = ""  # the kernel set torch ran it under, such as AVX2 (empty: not run)
 
 
 def environment() -> dict[str, str]:
@@ -93,10 +99,12 @@ def worker_count(workers: int | None = None) -> int:
 
 
 def produce(examples: list[Example] | None = None, execute: bool | None = None,
-            workers: int | None = None, use_cache: bool = True) -> dict[str, Outcome]:
+            workers: int | None = None, use_cache: bool = True, kernels: str = "") -> dict[str, Outcome]:
     """Run (or recall) each example and compare its output with its record.
 
     With execution off, every outcome is its record and its committed figures.
+    ``kernels`` runs the examples under another ATen kernel set (``"default"``); the
+    drift it finds is then a cross-check against the record, saying what to do.
 
     Examples:
         >>> outcome = produce(execute=False)["autograd_basics:chain_rule"]
@@ -108,24 +116,50 @@ def produce(examples: list[Example] | None = None, execute: bool | None = None,
     records = {module: load_records(module) for module in {e.module for e in examples}}
     if not execute:
         return {e.id: _from_record(e, records[e.module].get(e.name)) for e in examples}
-    results = {e.id: cache.load(e) for e in examples} if use_cache else {}
+    results = {e.id: cache.load(e, kernels) for e in examples} if use_cache else {}
     missing = [e for e in examples if results.get(e.id) is None]
-    keys = {e.id: cache.cache_key(e) for e in missing} if use_cache else {}
+    keys = {e.id: cache.cache_key(e, kernels) for e in missing} if use_cache else {}
     started = {example_id: _started.pop(key) for example_id, key in keys.items() if key in _started}
-    futures = {**started, **submit_examples([e for e in missing if e.id not in started], worker_count(workers))}
+    to_run = [e for e in missing if e.id not in started]
+    futures = {**started, **submit_examples(to_run, worker_count(workers), kernels)}
     fresh = {example_id: future.result() for example_id, future in futures.items()}
     outcomes = {}
     for e in examples:
         result = fresh.get(e.id) or results[e.id]
         if e.id in fresh:
-            cache.store(e, result)
+            cache.store(e, result, kernels)
         new = record_of(e, result)
+        label = result.get("kernels", kernels)
+        sources = ("in the record", f"under {label} kernels") if kernels else None
         outcomes[e.id] = Outcome(
             example=e, record=new, svgs=[f["svg"].encode() for f in result["figures"]],
             seconds=result["seconds"], from_cache=e.id not in fresh, error=result["error"],
-            drift=[] if result["error"] else compare(e, records[e.module].get(e.name), new),
+            drift=[] if result["error"] else compare(e, records[e.module].get(e.name), new, sources),
+            kernels=label,
         )
     return outcomes
+
+
+def cross_check(first: dict[str, Outcome], second: dict[str, Outcome]) -> list[str]:
+    """Every printed number and plotted value that differs between two runs of the same
+    examples (under two kernel sets) beyond the example's tolerance, or any failure of the second.
+
+    Examples:
+        >>> e = Example("m", "e", 1)
+        >>> one = Outcome(e, {"text": "x = 1.5\\n", "figures": []}, [], kernels="AVX2")
+        >>> two = Outcome(e, {"text": "x = 1.6\\n", "figures": []}, [], kernels="DEFAULT")
+        >>> cross_check({e.id: one}, {e.id: two})[0].splitlines()[0]
+        'snippets/m.py:1: example m:e: printed number 1 of 1 is 1.5 under AVX2 kernels, 1.6 under DEFAULT kernels (line: x = 1.6)'
+    """
+    problems = []
+    for example_id, outcome in first.items():
+        other = second[example_id]
+        if other.error:
+            problems.append(f"{other.error} (under {other.kernels or 'the second'} kernels)")
+            continue
+        sources = (f"under {outcome.kernels} kernels", f"under {other.kernels} kernels")
+        problems += compare(outcome.example, outcome.record, other.record, sources)
+    return problems
 
 
 def _from_record(example: Example, record: dict | None) -> Outcome:
@@ -136,17 +170,44 @@ def _from_record(example: Example, record: dict | None) -> Outcome:
     return Outcome(example, record, svgs)
 
 
+def cross_check_note(first: dict[str, Outcome], second: dict[str, Outcome]) -> str:
+    """Which kernel sets the cross-check compared, saying so plainly when there was only one.
+
+    Examples:
+        >>> e = Example("m", "e", 1)
+        >>> cross_check_note({e.id: Outcome(e, {}, [], kernels="AVX2")}, {e.id: Outcome(e, {}, [], kernels="DEFAULT")})
+        'cross-checked 1 examples under AVX2 and DEFAULT kernels'
+    """
+    names = sorted({o.kernels for o in first.values()}), sorted({o.kernels for o in second.values()})
+    if names[0] == names[1] and len(names[0]) == 1:
+        return (f"only one kernel set on this machine ({names[0][0]}): {len(first)} examples run twice, "
+                "which catches unseeded randomness but not kernel-dependent digits")
+    return f"cross-checked {len(first)} examples under {' '.join(names[0])} and {' '.join(names[1])} kernels"
+
+
 def regenerate(examples: list[Example] | None = None, workers: int | None = None) -> list[str]:
     """Run the examples (all by default) and rewrite their modules' records, unless any fails.
 
-    A module's record file is rewritten whole, so every example of a module given
+    Every example runs twice, under the machine's kernels and ``ATEN_CPU_CAPABILITY=default``
+    (:data:`OTHER_KERNELS`); if any printed number or plotted value differs between the two
+    beyond the example's tolerance, or an example draws unseeded random numbers, nothing is
+    written. A module's record file is rewritten whole, so every example of a module given
     is run. Returns the problems; when there are any, no record is touched.
     """
     modules = {e.module for e in (all_examples() if examples is None else examples)}
-    outcomes = produce([e for e in all_examples() if e.module in modules], execute=True, workers=workers)
+    chosen = [e for e in all_examples() if e.module in modules]
+    outcomes = produce(chosen, execute=True, workers=workers)
     errors = [o.error for o in outcomes.values() if o.error]
     if errors:
         return errors
+    # run again even when the machine's kernels are the default ones: a second run is what
+    # catches unseeded randomness, and the cache would otherwise hand back the first
+    rerun = cache.machine() == cache.machine(OTHER_KERNELS)
+    others = produce(chosen, execute=True, workers=workers, kernels=OTHER_KERNELS, use_cache=not rerun)
+    problems = cross_check(outcomes, others)
+    print(cross_check_note(outcomes, others))
+    if problems:
+        return problems
     records: dict[str, dict[str, dict]] = {}
     figures: dict[str, dict[str, str]] = {}
     for outcome in outcomes.values():

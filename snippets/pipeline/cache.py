@@ -3,9 +3,12 @@
 An example depends on its own function, the module-level definitions it uses
 (transitively) and the module's other statements (imports, print options), every
 ``snippets`` module its module imports, the data files its module names, the
-code that runs and captures it, and the versions of Python, torch, numpy and
-matplotlib. Editing one example or one helper re-runs exactly the examples
-that use it. Computing the key reads files only: a cache hit never imports torch.
+code that runs and captures it, the versions of Python, torch, numpy and
+matplotlib, and the machine: the CPU architecture, its vector extensions and
+the kernel set the example runs under (a result from another CPU, or from
+``ATEN_CPU_CAPABILITY=default``, is never taken for this one's). Editing one
+example or one helper re-runs exactly the examples that use it. Computing the
+key reads files only: a cache hit never imports torch.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
 from functools import lru_cache
 from importlib.metadata import version
@@ -26,20 +30,31 @@ CACHE_DIR = Path(os.environ.get("SNIPPETS_CACHE", PROJECT_DIR / ".cache" / "exam
 DATA_DIR = SNIPPETS_DIR / "data"
 # Bump when the shape of a cached result changes. A change to how examples are
 # run and captured (execute.py) invalidates the cache by itself.
-FORMAT = "1"
+FORMAT = "2"
 _CAPTURE_CODE = (Path(__file__).parent / "execute.py").read_text(encoding="utf-8")
+# Settings that choose which CPU code computes a result: ATen's kernel set, and the
+# instruction sets MKL and oneDNN allow themselves.
+KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA",
+                    "DNNL_MAX_CPU_ISA")
+# CPU flags (x86 /proc/cpuinfo "flags", Arm "Features") naming vector instructions that kernels choose by.
+VECTOR_FLAGS = re.compile(r"^(sse|ssse|avx|fma|f16c|amx|asimd|sve|sme(?!p$)|bf16|i8mm|fphp)")
 
 
-def cache_key(example: Example) -> str:
+def cache_key(example: Example, kernels: str = "") -> str:
     """A hash that changes whenever anything the example depends on changes.
+
+    ``kernels`` is the ATen kernel set the example runs under (``"default"``); empty
+    means the machine's own, or whatever ``ATEN_CPU_CAPABILITY`` asks for.
 
     Examples:
         >>> e = Example("autograd_basics", "chain_rule", 1)
         >>> cache_key(e) == cache_key(e), len(cache_key(e))
         (True, 64)
+        >>> cache_key(e) == cache_key(e, kernels="default")
+        False
     """
     digest = hashlib.sha256()
-    for part in [FORMAT, *_versions(), _CAPTURE_CODE, example.id, _own_code(example)]:
+    for part in [FORMAT, *_versions(), machine(kernels), _CAPTURE_CODE, example.id, _own_code(example)]:
         digest.update(part.encode() + b"\0")
     for module in sorted(_snippets_imports(example.module)):
         digest.update(module.encode() + b"\0" + module_source(module).encode() + b"\0")
@@ -48,7 +63,7 @@ def cache_key(example: Example) -> str:
     return digest.hexdigest()
 
 
-def has(example: Example) -> bool:
+def has(example: Example, kernels: str = "") -> bool:
     """Whether a result is cached for the example as it is now (reads no result).
 
     Examples:
@@ -56,12 +71,12 @@ def has(example: Example) -> bool:
         False
     """
     try:
-        return entry(example).exists()
+        return entry(example, kernels=kernels).exists()
     except FileNotFoundError:  # the module is gone
         return False
 
 
-def load(example: Example) -> dict | None:
+def load(example: Example, kernels: str = "") -> dict | None:
     """The cached result of an example, or ``None`` when it must run.
 
     Examples:
@@ -69,12 +84,12 @@ def load(example: Example) -> dict | None:
         True
     """
     try:
-        return json.loads(entry(example).read_text(encoding="utf-8"))
+        return json.loads(entry(example, kernels=kernels).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return None
 
 
-def store(example: Example, result: dict) -> None:
+def store(example: Example, result: dict, kernels: str = "") -> None:
     """Cache a result; written to a temporary file and renamed, so concurrent builds are safe.
 
     Examples:
@@ -86,10 +101,40 @@ def store(example: Example, result: dict) -> None:
     handle, temporary = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-")
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         json.dump(result, file)
-    os.replace(temporary, entry(example))
+    os.replace(temporary, entry(example, kernels=kernels))
 
 
-def entry(example: Example, directory: Path | None = None) -> Path:
+def machine(kernels: str = "") -> str:
+    """What on this machine changes an example's numbers, read without importing torch: the
+    architecture, the CPU's vector extensions, and the kernel settings (``kernels`` in place of
+    ``ATEN_CPU_CAPABILITY`` when given).
+
+    Examples:
+        >>> machine().split()[0] == platform.machine()
+        True
+        >>> "ATEN_CPU_CAPABILITY=default" in machine("default")
+        True
+    """
+    settings = {name: os.environ.get(name, "") for name in KERNEL_VARIABLES}
+    if kernels:
+        settings["ATEN_CPU_CAPABILITY"] = kernels
+    chosen = " ".join(f"{name}={value}" for name, value in settings.items() if value)
+    return f"{platform.machine()} [{' '.join(_vector_flags())}] {chosen}".strip()
+
+
+@lru_cache(maxsize=1)
+def _vector_flags() -> tuple[str, ...]:
+    """The CPU's vector instruction sets from /proc/cpuinfo (Linux); elsewhere the processor's name."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return (platform.processor(),)
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith(("flags", "Features"))), [])
+    return tuple(sorted({flag for flag in flags if VECTOR_FLAGS.match(flag)}))
+
+
+def entry(example: Example, directory: Path | None = None, kernels: str = "") -> Path:
     """The file that holds (or would hold) the example's result, in ``directory`` (default: the
     cache). The one place that knows how entries are named; the tests and the benchmark remove
     or copy entries through it.
@@ -98,7 +143,7 @@ def entry(example: Example, directory: Path | None = None) -> Path:
         >>> entry(Example("autograd_basics", "chain_rule", 1), Path("elsewhere")).parent
         PosixPath('elsewhere')
     """
-    return (directory or CACHE_DIR) / f"{cache_key(example)}.json"
+    return (directory or CACHE_DIR) / f"{cache_key(example, kernels)}.json"
 
 
 @lru_cache(maxsize=1)

@@ -29,22 +29,24 @@ class ExampleError(Exception):
     """An example or page module breaks a rule; the message starts with file:line."""
 
 
-def example(func=None, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL):
+def example(func=None, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, floor: float = 0.0):
     """Mark a function as an example whose output the build records and checks.
 
     ``rtol`` and ``atol`` set how far a number in its output may move before the
-    build calls it drift. The build reads them from the source, so give literals.
+    build calls it drift. ``floor``: plotted values smaller than this in magnitude
+    are rounding noise the example says it does not vouch for; they are recorded
+    as the floor. The build reads these from the source, so give literals.
 
     Examples:
         >>> @example(rtol=1e-3)
         ... def answer():
         ...     return 42
         >>> answer(), answer.tolerance
-        (42, (0.001, 1e-06))
+        (42, (0.001, 1e-06, 0.0))
     """
 
     def mark(function):
-        function.tolerance = (rtol, atol)
+        function.tolerance = (rtol, atol, floor)
         return function
 
     return mark(func) if func is not None else mark
@@ -59,6 +61,7 @@ class Example:
     line: int
     rtol: float = DEFAULT_RTOL
     atol: float = DEFAULT_ATOL
+    floor: float = 0.0
 
     @property
     def id(self) -> str:
@@ -191,9 +194,9 @@ def _example_decorator(node: ast.FunctionDef) -> ast.expr | None:
     return None
 
 
-def _example_tolerance(node: ast.FunctionDef, path: str) -> tuple[float, float]:
+def _example_tolerance(node: ast.FunctionDef, path: str) -> tuple[float, float, float]:
     decorator = _example_decorator(node)
-    options = {"rtol": DEFAULT_RTOL, "atol": DEFAULT_ATOL}
+    options = {"rtol": DEFAULT_RTOL, "atol": DEFAULT_ATOL, "floor": 0.0}
     for keyword in decorator.keywords if isinstance(decorator, ast.Call) else []:
         if keyword.arg not in options:
             raise ExampleError(f"{path}:{node.lineno}: unknown example option {keyword.arg!r}")
@@ -201,7 +204,7 @@ def _example_tolerance(node: ast.FunctionDef, path: str) -> tuple[float, float]:
             options[keyword.arg] = float(ast.literal_eval(keyword.value))
         except ValueError:
             raise ExampleError(f"{path}:{node.lineno}: {keyword.arg} must be a literal number") from None
-    return options["rtol"], options["atol"]
+    return options["rtol"], options["atol"], options["floor"]
 
 
 def _check_layout(node: ast.FunctionDef, marks: dict[str, tuple[int, int]], path: str) -> None:

@@ -3,6 +3,11 @@
 Each worker imports torch once; each example then runs in a fork of its worker,
 so no example sees another's state (random generators, figures, globals).
 Only this module touches torch and matplotlib, and only inside the workers.
+
+Workers for another CPU kernel set (``ATEN_CPU_CAPABILITY=default``) are a pool
+of their own, with the variable set before they import torch: torch reads it once.
+Each fork seeds the random generators afresh from the operating system, so an
+example that draws random numbers without seeding them prints new ones every run.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import importlib
 import io
 import json
 import os
+import random
 import signal
 import sys
 import threading
@@ -30,14 +36,15 @@ TIME_LIMIT = int(os.environ.get("SNIPPETS_TIME_LIMIT", "120"))
 SVG_SALT = "autograd-pages"
 
 
-def submit_examples(examples: list[Example], workers: int | None = None) -> dict[str, Future]:
+def submit_examples(examples: list[Example], workers: int | None = None, kernels: str = "") -> dict[str, Future]:
     """Start running examples on ``workers`` processes (default: every core) and return at
-    once: ``id -> future`` of the example's result, in the order given.
+    once: ``id -> future`` of the example's result, in the order given. ``kernels`` names
+    the ATen kernel set to run under (``"default"``); empty means the machine's own.
 
     A result has ``text`` (stdout and stderr, interleaved as written),
     ``figures`` (each with ``svg``, ``alt`` and plotted ``data``), ``error``
-    (``None``, or ``path:line: what was raised``) and ``seconds`` (running it and saving its
-    figures).
+    (``None``, or ``path:line: what was raised``), ``seconds`` (running it and saving its
+    figures) and ``kernels`` (the kernel set torch used, such as ``AVX2``).
 
     Examples:
         >>> futures = submit_examples([Example("autograd_basics", "chain_rule", 0)])
@@ -47,14 +54,15 @@ def submit_examples(examples: list[Example], workers: int | None = None) -> dict
     if not examples:
         return {}
     count = min(workers or os.cpu_count() or 1, len(examples))
-    pool = start_workers(count, warm_up=len(examples) > count)
+    pool = start_workers(count, warm_up=len(examples) > count, kernels=kernels)
     return {e.id: pool.submit(run_in_fork, e.module, e.name) for e in examples}
 
 
-_pool: dict = {"executor": None, "size": 0}
+# The running pools, by kernel set ("" for the machine's own).
+_pools: dict[str, dict] = {}
 
 
-def start_workers(count: int, warm_up: bool = True) -> ProcessPoolExecutor:
+def start_workers(count: int, warm_up: bool = True, kernels: str = "") -> ProcessPoolExecutor:
     """Start ``count`` worker processes now (or reuse those already running) and return them.
 
     Starting a worker means importing torch, a second or two that the build
@@ -63,37 +71,45 @@ def start_workers(count: int, warm_up: bool = True) -> ProcessPoolExecutor:
     page module themselves (each example imports it in its fork), so they never
     hold stale code. ``warm_up`` also pays torch's lazy imports and matplotlib's
     first figure up front, worth it when each worker will run several examples.
+    ``kernels`` sets ``ATEN_CPU_CAPABILITY`` in the workers; each kernel set has its own pool.
 
     Examples:
         >>> start_workers(1, warm_up=False) is start_workers(1)
         True
+        >>> start_workers(1, warm_up=False, kernels="default") is start_workers(1)
+        False
     """
     count = max(1, count)
-    executor = _pool["executor"]
-    if executor is None or _pool["size"] < count or getattr(executor, "_broken", False):
+    pool = _pools.setdefault(kernels, {"executor": None, "size": 0})
+    executor = pool["executor"]
+    if executor is None or pool["size"] < count or getattr(executor, "_broken", False):
         if executor is not None:
             executor.shutdown(wait=False)  # what it was given still runs
         executor = ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_start_worker,
-                                       initargs=(warm_up,))
+                                       initargs=(warm_up, kernels))
         for _ in range(count):  # a spawn pool starts a process per waiting task: start them all
             executor.submit(os.getpid)
-        _pool.update(executor=executor, size=count)
+        pool.update(executor=executor, size=count)
     return executor
 
 
 def stop_workers() -> None:
-    """Stop the worker processes, waiting for them to exit (they stop by themselves at exit too).
+    """Stop the worker processes of every kernel set, waiting for them to exit (they stop by
+    themselves at exit too).
 
     Examples:
-        >>> stop_workers(); _pool["executor"] is None
-        True
+        >>> stop_workers(); _pools
+        {}
     """
-    if _pool["executor"] is not None:
-        _pool["executor"].shutdown(wait=True)
-    _pool.update(executor=None, size=0)
+    for pool in _pools.values():
+        if pool["executor"] is not None:
+            pool["executor"].shutdown(wait=True)
+    _pools.clear()
 
 
-def _start_worker(warm_up: bool) -> None:
+def _start_worker(warm_up: bool, kernels: str = "") -> None:
+    if kernels:
+        os.environ["ATEN_CPU_CAPABILITY"] = kernels  # before torch is imported: it reads it once
     os.environ["OMP_NUM_THREADS"] = "1"
     atexit.register(_exit_at_once)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
@@ -151,7 +167,24 @@ def run_in_fork(module_name: str, name: str) -> dict:
         True
     """
     where = f"snippets/{module_name}.py: example {name!r}"
-    return in_fork(lambda: capture(importlib.import_module(f"snippets.{module_name}"), name), where)
+
+    def run():
+        _unpredictable_seeds()
+        return capture(importlib.import_module(f"snippets.{module_name}"), name)
+
+    return in_fork(run, where)
+
+
+def _unpredictable_seeds() -> None:
+    """Seed Python's, NumPy's and torch's global generators from the operating system. A fresh
+    torch always starts from the same seed, so without this an example that forgot to seed
+    would print the same numbers in every run and pass any comparison of two runs."""
+    import numpy as np
+    import torch
+
+    random.seed()
+    np.random.seed()
+    torch.seed()
 
 
 def in_fork(run, where: str) -> dict:
@@ -215,7 +248,10 @@ def capture(module, name: str) -> dict:
     figures = [_figure(plt.figure(number)) for number in plt.get_fignums()]
     plt.close("all")
     seconds = time.perf_counter() - start  # what the example costs a build, saving its figures included
-    return {"text": buffer.getvalue(), "figures": figures, "error": error, "seconds": seconds}
+    torch = sys.modules.get("torch")
+    kernels = torch.backends.cpu.get_cpu_capability() if torch else "no torch"
+    return {"text": buffer.getvalue(), "figures": figures, "error": error, "seconds": seconds,
+            "kernels": kernels}
 
 
 def _describe(problem: Exception, module_file: str) -> str:

@@ -46,50 +46,80 @@ def figure_file(example: Example, index: int) -> str:
 
 
 def record_of(example: Example, result: dict) -> dict:
-    """What is recorded of a run: its text, the numbers in it, and its figures' data.
+    """What is recorded of a run: its text, the numbers in it, and its figures' data, with
+    plotted values below the example's ``floor`` (in magnitude) recorded as the floor.
 
     Examples:
         >>> record_of(Example("m", "e", 1), {"text": "x = 2.5\\n", "figures": []})
         {'text': 'x = 2.5\\n', 'numbers': [2.5], 'figures': []}
+        >>> plot = {"alt": "", "data": {"axes0.line0": {"shape": [3], "values": [1.0, 2e-12, -0.0]}}}
+        >>> record_of(Example("m", "e", 1, floor=1e-9), {"text": "", "figures": [plot]})["figures"][0]["data"]
+        {'axes0.line0': {'shape': [3], 'values': [1.0, 1e-09, -1e-09]}}
     """
     return {
         "text": result["text"],
         "numbers": split_numbers(result["text"])[1],
-        "figures": [{"file": figure_file(example, i), "alt": figure["alt"], "data": figure["data"]}
+        "figures": [{"file": figure_file(example, i), "alt": figure["alt"],
+                     "data": _floored(figure["data"], example.floor)}
                     for i, figure in enumerate(result["figures"])],
     }
 
 
-def compare(example: Example, recorded: dict | None, new: dict) -> list[str]:
+def _floored(data: dict, floor: float) -> dict:
+    """Plotted values with every magnitude below ``floor`` raised to it, sign kept."""
+    if not floor:
+        return data
+    return {key: {name: [v if not abs(v) < floor else math.copysign(floor, v) for v in values]
+                  if name != "shape" else values for name, values in plotted.items()}
+            for key, plotted in data.items()}
+
+
+# What a cross-check failure asks of the author; the README section of the same name says more.
+ADVICE = ("This output is not the same on every machine: print what holds on every CPU (a bound, an "
+          "order of magnitude, fewer digits), state a floor for plotted rounding noise "
+          "(@example(floor=...)), or seed the randomness; see README, 'On other machines'.")
+
+
+def compare(example: Example, recorded: dict | None, new: dict,
+            sources: tuple[str, str] | None = None) -> list[str]:
     """Every difference between a record and a new output, each naming the example.
 
     Wording must match exactly; numbers may differ by ``atol + rtol * |recorded|``.
+    ``sources`` makes it a cross-check of two runs: where each output came from (such as
+    ``"under AVX2 kernels"``), given with each value, and every problem ends with what to do.
 
     Examples:
         >>> e = Example("m", "e", 1)
         >>> compare(e, record_of(e, {"text": "15.0", "figures": []}), record_of(e, {"text": "15.2", "figures": []}))
         ['snippets/m.py:1: example m:e: printed number 1 of 1 was 15.0, now 15.2 (line: 15.2)']
+        >>> compare(e, record_of(e, {"text": "15.0", "figures": []}), record_of(e, {"text": "15.2", "figures": []}),
+        ...         sources=("under AVX2", "under DEFAULT"))[0].splitlines()[0]
+        'snippets/m.py:1: example m:e: printed number 1 of 1 is 15.0 under AVX2, 15.2 under DEFAULT (line: 15.2)'
     """
     where = f"{example.where}: example {example.id}"
     if recorded is None:
         return [f"{where}: has no record yet; run `make regen`"]
+    was, now_ = ("was {}", "now {}") if sources is None else (f"is {{}} {sources[0]}", f"{{}} {sources[1]}")
     problems = []
     old_words, old_numbers = split_numbers(recorded["text"])
     new_words, new_numbers = split_numbers(new["text"])
     if old_words != new_words:
-        problems.append(f"{where}: printed text changed\n{_first_difference(recorded['text'], new['text'])}")
+        verb = "changed" if sources is None else f"differs {sources[0]} and {sources[1]}"
+        problems.append(f"{where}: printed text {verb}\n{_first_difference(recorded['text'], new['text'], sources)}")
     else:
         for i, (old, now) in enumerate(zip(old_numbers, new_numbers)):
             if not _close(old, now, example):
-                problems.append(f"{where}: printed number {i + 1} of {len(old_numbers)} was {old!r}, "
-                                f"now {now!r} (line: {_line_of_number(new['text'], i)})")
+                problems.append(f"{where}: printed number {i + 1} of {len(old_numbers)} "
+                                f"{was.format(repr(old))}, {now_.format(repr(now))} "
+                                f"(line: {_line_of_number(new['text'], i)})")
     if not _same_numbers(recorded.get("numbers", []), split_numbers(recorded["text"])[1]):
         problems.append(f"{where}: the record's numbers do not match its text; was it edited by hand?")
-    problems += _compare_figures(where, example, recorded["figures"], new["figures"])
-    return problems
+    problems += _compare_figures(where, example, recorded["figures"], new["figures"], (was, now_))
+    return problems if sources is None else [f"{problem}\n  {ADVICE}" for problem in problems]
 
 
-def _compare_figures(where: str, example: Example, old: list, new: list) -> list[str]:
+def _compare_figures(where: str, example: Example, old: list, new: list,
+                     labels: tuple[str, str] = ("was {}", "now {}")) -> list[str]:
     if len(old) != len(new):
         return [f"{where}: drew {len(new)} figures, the record has {len(old)}"]
     problems = []
@@ -109,7 +139,7 @@ def _compare_figures(where: str, example: Example, old: list, new: list) -> list
             if bad or len(old_values) != len(new_values):
                 i = bad[0] if bad else 0
                 problems.append(f"{where}: figure {number} {key}: {len(bad)} values moved, first at {i}: "
-                                f"was {old_values[i]!r}, now {new_values[i]!r}")
+                                f"{labels[0].format(repr(old_values[i]))}, {labels[1].format(repr(new_values[i]))}")
     return problems
 
 
@@ -132,13 +162,14 @@ def _line_of_number(text: str, index: int) -> str:
     return text[start:end if end >= 0 else len(text)].strip()
 
 
-def _first_difference(old: str, new: str) -> str:
+def _first_difference(old: str, new: str, sources: tuple[str, str] | None = None) -> str:
     old_lines, new_lines = old.splitlines(), new.splitlines()
+    first, second = ("was", "now") if sources is None else sources
     for number in range(max(len(old_lines), len(new_lines))):
         was = old_lines[number] if number < len(old_lines) else "<no line>"
         now = new_lines[number] if number < len(new_lines) else "<no line>"
         if was != now:
-            return f"  line {number + 1} was: {was}\n  line {number + 1} now: {now}"
+            return f"  line {number + 1} {first}: {was}\n  line {number + 1} {second}: {now}"
     return "  (only line endings differ)"
 
 
