@@ -279,7 +279,7 @@ def step_size_study():
     points = torch.arange(100, 201, dtype=torch.float64) / 100   # w in [1, 2]
     exact = -1 / (points * points)                               # g'(w)
 
-    best_steps = {}
+    best_steps, errors = {}, {}
     fig, ax = plt.subplots(figsize=(6, 4))
     print("dtype    scheme   best step  its error  |  theory: step  error")
     for dtype, style in ((torch.float32, "-"), (torch.float64, "--")):
@@ -296,6 +296,7 @@ def step_size_study():
             error = (estimate.double() - exact).abs().amax(dim=1)
             best = error.argmin()
             best_steps[str(dtype)[6:], scheme] = steps[best].item()
+            errors[str(dtype)[6:], scheme] = error
             # order of the truncation error: slope of log(error), largest steps
             slope = np.polyfit(steps[:5, 0].log10(), error[:5].log10(), 1)[0]
             print(f"{str(dtype)[6:]:8} {scheme:8} {steps[best].item():.1e}    "
@@ -310,7 +311,7 @@ def step_size_study():
     ax.legend(loc="lower right")
     plt.show()
     # --8<-- [end:step_size_study]
-    return {"best_steps": best_steps}
+    return {"best_steps": best_steps, "errors": errors, "steps": steps[:, 0]}
 
 
 # --8<-- [start:wrapper_steps]
@@ -572,7 +573,7 @@ def wrapper_complex_step():
     agree = torch.allclose(reference, w_auto.grad, rtol=1e-14, atol=0)
     print("complex step equals autograd on the torch twin to 1e-14:", agree)
 
-    results = {}
+    results, grads = {}, {}
     eps = torch.finfo(torch.float64).eps
     orders = {"forward": eps ** (1 / 2), "central": eps ** (2 / 3)}
     for scheme, order in orders.items():
@@ -580,12 +581,12 @@ def wrapper_complex_step():
         black_box = finite_differences(lorentzian_numpy, scheme, batched=True)
         ((black_box(x, w_fd) - target) ** 2).mean().backward()
         error = ((w_fd.grad - reference).norm() / reference.norm()).item()
-        results[scheme] = error
+        results[scheme], grads[scheme] = error, w_fd.grad
         print(f"{scheme}: dL/dw = {[float(f'{g:.6g}') for g in w_fd.grad]}")
         print(f"         relative error against the complex step within"
               f" a factor 10 of {order:.1e}: {order / 10 < error < order * 10}")
     # --8<-- [end:wrapper_complex_step]
-    return {"agree": agree, "errors": results, "reference": reference}
+    return {"agree": agree, "errors": results, "reference": reference, "grads": grads}
 
 
 @example
