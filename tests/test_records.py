@@ -1,18 +1,34 @@
-"""The drift check: every example's output matches its committed record."""
+"""The drift check: every example's output matches its committed record, under this machine's
+CPU kernels and under ``ATEN_CPU_CAPABILITY=default``, so that one machine vouches for others."""
 
 import math
 
 import pytest
 
+from snippets.pipeline import build
 from snippets.pipeline.examples import all_examples
 from snippets.pipeline.records import compare, load_records, split_numbers
 
 EXAMPLES = all_examples()
 
 
+@pytest.fixture(scope="module")
+def other_kernel_outcomes():
+    """Every example run (or recalled from the cache, which keys by kernel set) under the
+    other kernel set, compared with its record."""
+    return build.produce(execute=True, kernels=build.OTHER_KERNELS)
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
 def test_output_matches_record(example, outcomes):
     outcome = outcomes[example.id]
+    assert outcome.error is None, outcome.error
+    assert outcome.drift == [], "\n".join(outcome.drift)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
+def test_output_matches_record_under_the_other_kernels(example, other_kernel_outcomes):
+    outcome = other_kernel_outcomes[example.id]
     assert outcome.error is None, outcome.error
     assert outcome.drift == [], "\n".join(outcome.drift)
 
