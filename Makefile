@@ -21,7 +21,7 @@ build: $(INSTALLED)  ## strict build into site/: fails on drift, errors and brok
 test: $(INSTALLED)  ## truths, drift check, doctests and site checks
 	$(PYTHON) -m pytest
 
-regen: $(INSTALLED)  ## rewrite the records after an intended change (all or nothing); MODULE=name for one page
+regen: $(INSTALLED)  ## rewrite the records after an intended change (all or nothing, cross-checked under ATEN_CPU_CAPABILITY=default); MODULE=name for one page
 	$(PYTHON) -m snippets.pipeline regen $(if $(MODULE),--module $(MODULE))
 
 check: $(INSTALLED)  ## list every drift without writing anything

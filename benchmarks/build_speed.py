@@ -8,6 +8,8 @@ goes to a temporary directory with its own cache, so the working tree is not tou
 (c) a build after changing one example (its cache entry removed)
 (d) a cold build with an empty cache, on 1 worker and on all cores
 (e) `make test` with the cache warm
+(f) the cross-check: every example under ATEN_CPU_CAPABILITY=default on an empty cache, which
+    `make regen` adds to its run and `make test` adds on a cold cache (CI)
 and, to show which part of (d) more cores can share, every example run again on warm workers.
 """
 
@@ -81,6 +83,7 @@ def main() -> None:
                                                   SNIPPETS_WORKERS=str(cores)),
             "e  make test (warm)": median_of(runs, nothing, ["make", "--silent", "test"]),
         }
+        cross = _cross_check(runs, scratch)
         own = _own_time(warm, CHANGED)
         serve = _serve_rerun(runs, warm_copy(), scratch)
         alone = {workers: _examples_alone(runs, workers, scratch) for workers in (1, cores)}
@@ -102,8 +105,29 @@ def main() -> None:
     print(f"  all examples again on warm workers: {alone[1]:.2f} s on 1, {alone[cores]:.2f} s on {cores}"
           f" ({alone[1] / alone[cores]:.2f} times as fast); the rest of a cold build does not spread:"
           f" {d1 - alone[1]:.2f} s and {dn - alone[cores]:.2f} s")
+    e = figures["e  make test (warm)"]
+    print(f"  f  cross-check, cold         {cross:7.2f} s   = {100 * cross / e:.0f} % of make test (e), added"
+          f" to make regen and to a cold make test (target < 30 %); {100 * cross / d1:.0f} % of d1")
     print(f"  peak memory, cold build    {peak[0]:7.0f} MiB in the build process,"
           f" {peak[1]:.0f} MiB in the largest worker (target < 1024)")
+
+
+def _cross_check(runs: int, scratch: Path) -> float:
+    """What the cross-check costs: every example run under the other kernel set, workers
+    started included, on an empty cache (as `make regen` on a change and CI's `make test` do)."""
+    script = f"""
+import shutil, statistics, time
+from snippets.pipeline import build, cache, execute
+times = []
+for _ in range({runs}):
+    shutil.rmtree(cache.CACHE_DIR, ignore_errors=True)
+    start = time.perf_counter()
+    build.produce(execute=True, kernels=build.OTHER_KERNELS)
+    times.append(time.perf_counter() - start)
+    execute.stop_workers()
+print(statistics.median(times))
+"""
+    return float(_in_fresh_python(script, scratch)[-1])
 
 
 def _own_time(warm: Path, example_id: str) -> float:
