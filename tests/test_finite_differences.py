@@ -131,6 +131,13 @@ def test_each_error_curve_is_a_v_that_rises_again_at_small_steps(study, dtype, s
     assert error[-1] > 100 * error[best] and error[0] > 100 * error[best]
 
 
+@pytest.mark.parametrize("scheme", ["forward", "central"])
+def test_rounding_error_rises_like_one_over_the_step_at_small_steps(study, scheme):
+    steps, error = study["steps"][-5:].log10(), study["errors"]["float64", scheme][-5:].log10()
+    slope = ((error[-1] - error[0]) / (steps[-1] - steps[0])).item()
+    assert slope == pytest.approx(-1, abs=0.2)
+
+
 def test_float32_smallest_steps_see_no_slope_and_err_by_the_whole_derivative(study):
     """w + h rounds back to w: the estimate is 0, the error the largest |g'(w)| = 1 (at w = 1)."""
     for scheme in ("forward", "central"):
