@@ -184,7 +184,7 @@ def _recording_submit(monkeypatch):
     """Replace the workers: record what is submitted, and finish each run at once with a made-up result."""
     submitted = []
 
-    def submit(chosen, workers):
+    def submit(chosen, workers, kernels=""):
         submitted.append([e.id for e in chosen])
         futures = {e.id: Future() for e in chosen}
         for future in futures.values():
