@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
 
@@ -100,22 +101,65 @@ def test_regen_writes_nothing_when_an_example_fails(monkeypatch):
     assert {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()} == before
 
 
-def test_records_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path)
-    records.write_records({"page": {"a": {"text": "old"}}}, {"page": {"a-1.svg": "<svg/>"}})
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*")  if p.is_file()}
-    real_mkstemp, calls = records.tempfile.mkstemp, []
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
-    def failing_mkstemp(*args, **kwargs):
+
+def test_records_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path / "records")
+    records.write_records({"page": {"a": {"text": "old"}}}, {"page": {"a-1.svg": "<svg/>"}})
+    before = _files(tmp_path)
+    real_write, calls = Path.write_text, []
+
+    def failing_write(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise OSError("disk full")
-        return real_mkstemp(*args, **kwargs)
+        return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(records.tempfile, "mkstemp", failing_mkstemp)
+    monkeypatch.setattr(Path, "write_text", failing_write)
     with pytest.raises(OSError, match="disk full"):
         records.write_records({"page": {"a": {"text": "new"}}}, {"page": {"a-1.svg": "<svg>new</svg>"}})
-    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    monkeypatch.undo()
+    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path / "records")
+    records.recover()  # what the next run does first
+    assert _files(tmp_path) == before
+
+
+KILLED_REGEN = """
+import sys
+from pathlib import Path
+from snippets.pipeline import records
+records.RECORDS_DIR = Path(sys.argv[1])
+svg = "<svg>" + sys.argv[2] * 5000 + "</svg>"
+modules = {f"page{m}": {"a": {"text": sys.argv[2]}} for m in range(30)}
+records.write_records(modules, {m: {f"a-{i}.svg": svg for i in range(8)} for m in modules})
+"""
+
+
+def test_a_killed_regen_leaves_every_old_record_or_every_new_one(tmp_path, monkeypatch):
+    folder, saved = tmp_path / "work" / "records", tmp_path / "old"
+    write = [sys.executable, "-c", KILLED_REGEN, str(folder)]
+    subprocess.run(write + ["old"], cwd=PROJECT_DIR, check=True)
+    shutil.copytree(folder, saved)
+    started = time.monotonic()
+    subprocess.run(write + ["new"], cwd=PROJECT_DIR, check=True)
+    new, old, duration = _files(folder), _files(saved), time.monotonic() - started
+    monkeypatch.setattr(records, "RECORDS_DIR", folder)
+    outcomes = []
+    for step in range(40):  # kill timings spread over a whole run, start-up included, until it has ended twice
+        if outcomes.count("new") >= 2:
+            break
+        shutil.rmtree(folder)
+        shutil.copytree(saved, folder)
+        run = subprocess.Popen(write + ["new"], cwd=PROJECT_DIR)
+        time.sleep(duration * step / 12)
+        run.kill()
+        run.wait()
+        records.recover()  # what the next run does first
+        assert [p.name for p in folder.parent.iterdir()] == ["records"], f"leftovers after a kill at step {step}"
+        outcomes.append("old" if _files(folder) == old else "new" if _files(folder) == new else "mixed")
+    assert "mixed" not in outcomes and {"old", "new"} <= set(outcomes), outcomes
 
 
 def test_two_runs_give_byte_identical_records_and_figures():

@@ -7,11 +7,12 @@ SVG files of its figures in ``snippets/records/<module>/``. Only
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import os
 import re
-import tempfile
+import shutil
 from pathlib import Path
 
 from .examples import PROJECT_DIR, SNIPPETS_DIR, Example, ExampleError
@@ -156,6 +157,8 @@ def load_records(module: str) -> dict[str, dict]:
         >>> load_records("no_such_page")
         {}
     """
+    if not RECORDS_DIR.exists():
+        recover()
     path = RECORDS_DIR / f"{module}.json"
     if not path.exists():
         return {}
@@ -182,38 +185,70 @@ def recorded_figure(module: str, file: str) -> bytes:
 
 
 def write_records(records: dict[str, dict[str, dict]], figures: dict[str, dict[str, str]]) -> list[Path]:
-    """Replace the records of the given modules; each file is written whole or not at all.
+    """Replace the records of the given modules: every file of the records folder changes, or none.
 
     ``records`` maps module -> name -> record; ``figures`` maps module -> file -> SVG.
-    Figures no example draws any more are removed. Returns the files written.
+    Figures no example draws any more are removed. The new folder is built beside the old one
+    (a copy, with these modules replaced) and swapped in at once (see :func:`_swap`); whatever
+    a killed run leaves behind, the next one clears. Returns the files written.
 
     Examples:
         >>> write_records({}, {})
         []
     """
+    recover()
     planned: dict[Path, str] = {}
     for module, examples in records.items():
         document = {"banner": BANNER, "examples": examples}
-        planned[RECORDS_DIR / f"{module}.json"] = json.dumps(document, indent=1, sort_keys=True) + "\n"
+        planned[Path(f"{module}.json")] = json.dumps(document, indent=1, sort_keys=True) + "\n"
         for file, svg in figures.get(module, {}).items():
-            planned[RECORDS_DIR / module / file] = svg
-    staged = []
-    try:
-        for path, text in planned.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-                file.write(text)
-            os.chmod(temporary, 0o644)
-            staged.append((temporary, path))
-    except BaseException:
-        for temporary, _ in staged:
-            os.unlink(temporary)
-        raise
-    for temporary, path in staged:
-        os.replace(temporary, path)
+            planned[Path(module, file)] = svg
+    if not planned:
+        return []
+    staged = _beside("staged")
+    if RECORDS_DIR.exists():
+        shutil.copytree(RECORDS_DIR, staged)
     for module in records:
-        for stale in (RECORDS_DIR / module).glob("*.svg"):
-            if stale not in planned:
-                stale.unlink()
-    return list(planned)
+        shutil.rmtree(staged / module, ignore_errors=True)
+    for path, text in planned.items():
+        (staged / path).parent.mkdir(parents=True, exist_ok=True)
+        (staged / path).write_text(text, encoding="utf-8", newline="\n")
+    _swap(staged)
+    return [RECORDS_DIR / path for path in planned]
+
+
+def recover() -> None:
+    """Finish or undo a swap that a killed :func:`write_records` left half done, and remove its
+    leftovers. Until the old folder is moved away, the new one is complete; after, it is in place.
+
+    Examples:
+        >>> recover()
+    """
+    staged, old = _beside("staged"), _beside("old")
+    if not RECORDS_DIR.exists() and staged.exists():
+        os.rename(staged, RECORDS_DIR)  # killed between the two renames of the fallback
+    for leftover in (staged, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _beside(role: str) -> Path:
+    return RECORDS_DIR.with_name(f".{RECORDS_DIR.name}.{role}")
+
+
+def _swap(staged: Path) -> None:
+    """Put the staged folder in place of the records: one atomic exchange where Linux offers it
+    (renameat2 with RENAME_EXCHANGE), else two renames that :func:`recover` completes if killed."""
+    if RECORDS_DIR.exists() and not _exchange(staged, RECORDS_DIR):
+        os.rename(RECORDS_DIR, _beside("old"))
+    if not RECORDS_DIR.exists():
+        os.rename(staged, RECORDS_DIR)
+    recover()
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_cwd, exchange = -100, 2  # AT_FDCWD, RENAME_EXCHANGE
+        return libc.renameat2(at_cwd, bytes(first), at_cwd, bytes(second), exchange) == 0
+    except (AttributeError, OSError):
+        return False
