@@ -5,7 +5,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from snippets.pipeline import build
+from snippets.pipeline import build, execute
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +21,17 @@ def close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture(autouse=True)
+def torch_state_left_as_found(request):
+    """The build runs each example in a process of its own; the tests run them in this one. An
+    example that changes torch's global settings (``torch.set_default_dtype``) fails here, named,
+    and the setting is put back, instead of failing the tests that happen to run after it."""
+    before = execute.torch_settings()
+    yield
+    changed = execute.changed_settings(before, restore=True)
+    assert not changed, f"{request.node.nodeid} changed torch's global state and left it so: {changed}"
 
 
 # --- The built site, as a reader gets it (helpers in tests/reader.py) ---

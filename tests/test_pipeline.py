@@ -6,14 +6,18 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
 
 from snippets.pipeline import build, cache, examples, execute, records, render
+from snippets.pipeline.__main__ import main as pipeline_command
 from snippets.pipeline.examples import PROJECT_DIR, Example, ExampleError
 
 PROBE = '''
@@ -97,22 +101,65 @@ def test_regen_writes_nothing_when_an_example_fails(monkeypatch):
     assert {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()} == before
 
 
-def test_records_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path)
-    records.write_records({"page": {"a": {"text": "old"}}}, {"page": {"a-1.svg": "<svg/>"}})
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*")  if p.is_file()}
-    real_mkstemp, calls = records.tempfile.mkstemp, []
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
-    def failing_mkstemp(*args, **kwargs):
+
+def test_records_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path / "records")
+    records.write_records({"page": {"a": {"text": "old"}}}, {"page": {"a-1.svg": "<svg/>"}})
+    before = _files(tmp_path)
+    real_write, calls = Path.write_text, []
+
+    def failing_write(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise OSError("disk full")
-        return real_mkstemp(*args, **kwargs)
+        return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(records.tempfile, "mkstemp", failing_mkstemp)
+    monkeypatch.setattr(Path, "write_text", failing_write)
     with pytest.raises(OSError, match="disk full"):
         records.write_records({"page": {"a": {"text": "new"}}}, {"page": {"a-1.svg": "<svg>new</svg>"}})
-    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    monkeypatch.undo()
+    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path / "records")
+    records.recover()  # what the next run does first
+    assert _files(tmp_path) == before
+
+
+KILLED_REGEN = """
+import sys
+from pathlib import Path
+from snippets.pipeline import records
+records.RECORDS_DIR = Path(sys.argv[1])
+svg = "<svg>" + sys.argv[2] * 5000 + "</svg>"
+modules = {f"page{m}": {"a": {"text": sys.argv[2]}} for m in range(30)}
+records.write_records(modules, {m: {f"a-{i}.svg": svg for i in range(8)} for m in modules})
+"""
+
+
+def test_a_killed_regen_leaves_every_old_record_or_every_new_one(tmp_path, monkeypatch):
+    folder, saved = tmp_path / "work" / "records", tmp_path / "old"
+    write = [sys.executable, "-c", KILLED_REGEN, str(folder)]
+    subprocess.run(write + ["old"], cwd=PROJECT_DIR, check=True)
+    shutil.copytree(folder, saved)
+    started = time.monotonic()
+    subprocess.run(write + ["new"], cwd=PROJECT_DIR, check=True)
+    new, old, duration = _files(folder), _files(saved), time.monotonic() - started
+    monkeypatch.setattr(records, "RECORDS_DIR", folder)
+    outcomes = []
+    for step in range(40):  # kill timings spread over a whole run, start-up included, until it has ended twice
+        if outcomes.count("new") >= 2:
+            break
+        shutil.rmtree(folder)
+        shutil.copytree(saved, folder)
+        run = subprocess.Popen(write + ["new"], cwd=PROJECT_DIR)
+        time.sleep(duration * step / 12)
+        run.kill()
+        run.wait()
+        records.recover()  # what the next run does first
+        assert [p.name for p in folder.parent.iterdir()] == ["records"], f"leftovers after a kill at step {step}"
+        outcomes.append("old" if _files(folder) == old else "new" if _files(folder) == new else "mixed")
+    assert "mixed" not in outcomes and {"old", "new"} <= set(outcomes), outcomes
 
 
 def test_two_runs_give_byte_identical_records_and_figures():
@@ -221,12 +268,76 @@ def test_produce_waits_for_a_started_run_instead_of_running_it_again(tmp_path, m
     assert cache.load(chain_rule)["text"] == "made up\n"
 
 
-def test_an_example_that_hangs_is_stopped_with_its_line(tmp_path, monkeypatch):
+def test_an_example_that_hangs_is_stopped_with_its_line(tmp_path):
     source = PROBE.replace("    values = [1, 2]\n    print(values[5])\n", "    while True:\n        pass\n")
     module = _probe_module(tmp_path, source)
-    monkeypatch.setattr(execute, "TIME_LIMIT", 1)
-    result = execute.in_fork(lambda: execute.capture(module, "fails"), "probe")
-    assert re.search(r"probe_page\.py:(9|10): TimeoutError: the example ran longer than 1 s", result["error"])
+    result = execute.in_fork(lambda: execute.capture(module, "fails"), "probe", time_limit=1)
+    assert re.search(r"probe_page\.py:(9|10): the example ran longer than 1 s", result["error"])
+
+
+def test_an_example_that_swallows_every_exception_is_still_stopped_at_the_limit(tmp_path):
+    retry_loop = ("    while True:\n        try:\n            __import__('time').sleep(0.01)\n"
+                  "        except BaseException:\n            pass\n")
+    module = _probe_module(tmp_path, PROBE.replace("    values = [1, 2]\n    print(values[5])\n", retry_loop))
+    started = time.monotonic()
+    result = execute.in_fork(lambda: execute.capture(module, "fails"), "probe", time_limit=1)
+    assert time.monotonic() - started < 5
+    assert re.search(r"probe_page\.py:1[01]: the example ran longer than 1 s", result["error"]), result
+
+
+def test_an_example_writes_its_files_into_a_temporary_folder(tmp_path):
+    result = execute.in_fork(lambda: {"cwd": os.getcwd(), "wrote": open("out.pt", "w").close()}, "probe")
+    assert not result["cwd"].startswith(str(PROJECT_DIR)) and not os.path.exists(result["cwd"])
+    assert not (PROJECT_DIR / "out.pt").exists()
+
+
+STOPPED_BUILD = """
+import functools, sys, time
+from snippets.pipeline import execute
+pool = execute.start_workers(1, warm_up=False)
+future = pool.submit(execute.in_fork, functools.partial(time.sleep, 600), "probe")
+print(*pool._processes, flush=True)
+future.result()
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    children = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as file:
+            children |= {int(child) for child in file.read().split()}
+    return children.union(*(_descendants(child) for child in children)) if children else children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("stop, moment", [("ctrl-c", "example"), ("sigterm", "example"), ("sigterm", "start-up")])
+def test_stopping_a_build_ends_every_worker_and_example_once(stop, moment):
+    build_process = subprocess.Popen([sys.executable, "-c", STOPPED_BUILD], cwd=PROJECT_DIR, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    workers = [int(pid) for pid in build_process.stdout.readline().split()]
+    deadline = time.monotonic() + 30
+    while moment == "example" and not any(_descendants(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the example's fork is running
+    everything = _descendants(build_process.pid)
+    assert moment == "start-up" or len(everything) > len(workers) + 1, "the example never started"
+    if stop == "ctrl-c":  # the terminal sends SIGINT to the whole foreground group
+        os.killpg(build_process.pid, signal.SIGINT)
+    else:
+        build_process.terminate()
+    build_process.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in everything) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [open(f"/proc/{pid}/cmdline").read() for pid in everything if _alive(pid)] == []
+    assert build_process.stderr.read().count("Traceback") <= 1
 
 
 def test_an_example_that_kills_its_process_is_reported():
@@ -359,3 +470,64 @@ def _capture(code: str) -> str:
     with contextlib.redirect_stdout(buffer):
         exec(code, {})
     return buffer.getvalue()
+
+
+# --- Faults an author will hit ---
+
+def test_a_syntax_error_in_a_page_module_names_file_and_line_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(examples, "SNIPPETS_DIR", tmp_path)
+    _probe_module(tmp_path)  # a valid module first, then break its line 10
+    path = tmp_path / "probe_page.py"
+    path.write_text(path.read_text().replace("print(values[5])", "print(values[5]"))
+    with pytest.raises(ExampleError) as raised:
+        examples.find_examples("probe_page")
+    assert re.fullmatch(r".*probe_page\.py:10: syntax error: .+", str(raised.value))
+
+
+def test_an_unreadable_record_file_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path)
+    (tmp_path / "page.json").write_text('{"banner": "x", "examples": {"a": {"text": "4')
+    with pytest.raises(ExampleError, match=r"page\.json: the record file cannot be read"):
+        records.load_records("page")
+
+
+def test_a_cache_entry_that_is_not_a_result_is_named_removed_and_run_again(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path)
+    example = Example("autograd_basics", "chain_rule", 1)
+    cache.entry(example).write_text("{}")
+    assert cache.load(example) is None
+    assert not cache.entry(example).exists()
+    assert "autograd_basics:chain_rule" in caplog.text and str(cache.entry(example)) in caplog.text
+
+
+def test_an_example_that_exits_names_its_line(tmp_path):
+    module = _probe_module(tmp_path, PROBE.replace("print(values[5])", "raise SystemExit(3)"))
+    assert execute.capture(module, "fails")["error"].endswith("probe_page.py:10: SystemExit: 3")
+
+
+def test_an_example_that_changes_torch_global_state_is_reported(tmp_path):
+    module = _probe_module(tmp_path, PROBE.replace(
+        "print(values[5])", "__import__('torch').set_default_dtype(__import__('torch').float64)"))
+    error = execute.in_fork(lambda: execute.capture(module, "fails"), "probe")["error"]
+    assert "probe_page.py:5: example 'fails' changed torch's global state" in error
+    assert "default dtype torch.float32 -> torch.float64" in error
+
+
+def test_an_unknown_module_is_an_error_that_lists_the_modules(capsys):
+    with pytest.raises(SystemExit) as raised:
+        pipeline_command(["regen", "--module", "autograd-basics"])
+    message = capsys.readouterr().err
+    assert raised.value.code == 2 and "did you mean autograd_basics?" in message
+    assert all(module in message for module in examples.page_modules())
+
+
+def test_drift_in_a_long_output_is_reported_by_its_first_differences_and_a_count():
+    example = Example("m", "e", 1)
+    def output(scale):
+        return {"text": "".join(f"step {i}: {(i + 0.5) * scale}\n" for i in range(20000)), "figures": []}
+
+    problems = records.compare(example, records.record_of(example, output(1)), records.record_of(example, output(2)))
+    assert len(problems) == records.LISTED_DIFFERENCES + 1
+    assert problems[0].endswith("printed number 2 of 40000 was 0.5, now 1.0 (line: step 0: 1.0)")
+    assert problems[-1].endswith(f"and {20000 - records.LISTED_DIFFERENCES} more printed numbers moved "
+                                 "(20000 of 40000 in all)")

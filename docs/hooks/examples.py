@@ -28,6 +28,10 @@ def on_startup(command, dirty):
         pass  # on_files reports it with file and line
 
 
+def on_shutdown():
+    execute.stop_workers()  # and any example still running: a build or server that stops leaves nothing
+
+
 def on_files(files, config):
     pages = files.documentation_pages()
     for page in pages:

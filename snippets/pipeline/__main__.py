@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from .build import produce, regenerate
-from .examples import all_examples
+from .examples import all_examples, page_modules
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="processes to run examples on")
     parser.add_argument("--module", action="append", help="only this page module (repeatable)")
     arguments = parser.parse_args(argv)
+    for module in set(arguments.module or []) - set(page_modules()):
+        hint = f" (did you mean {module.replace('-', '_')}?)" if module.replace("-", "_") in page_modules() else ""
+        parser.error(f"no page module {module!r}{hint}; the page modules are: {', '.join(page_modules())}")
     chosen = [e for e in all_examples() if not arguments.module or e.module in arguments.module]
     if arguments.command == "regen":
         problems = regenerate(chosen, arguments.workers)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import logging
 import os
 import platform
 import re
@@ -31,6 +32,7 @@ DATA_DIR = SNIPPETS_DIR / "data"
 # Bump when the shape of a cached result changes. A change to how examples are
 # run and captured (execute.py) invalidates the cache by itself.
 FORMAT = "2"
+log = logging.getLogger(__name__)
 _CAPTURE_CODE = (Path(__file__).parent / "execute.py").read_text(encoding="utf-8")
 # Settings that choose which CPU code computes a result: ATen's kernel set, and the
 # instruction sets MKL and oneDNN allow themselves.
@@ -77,16 +79,38 @@ def has(example: Example, kernels: str = "") -> bool:
 
 
 def load(example: Example, kernels: str = "") -> dict | None:
-    """The cached result of an example, or ``None`` when it must run.
+    """The cached result of an example, or ``None`` when it must run. An entry that is not a
+    result (truncated, edited, written by another version) is named, removed and run again.
 
     Examples:
         >>> load(Example("no_such_page", "nothing", 1)) is None
         True
     """
     try:
-        return json.loads(entry(example, kernels=kernels).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        path = entry(example, kernels=kernels)
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return None
+    except ValueError:
+        result = None
+    if not is_result(result):
+        log.warning(f"{path}: discarded a cache entry of {example.id} that is not a result; running it again")
+        path.unlink(missing_ok=True)
+        return None
+    return result
+
+
+def is_result(result) -> bool:
+    """Whether a value has the shape of an example's result (see :func:`..execute.submit_examples`).
+
+    Examples:
+        >>> is_result({"text": "1\\n", "figures": [], "error": None, "seconds": 0.1}), is_result({})
+        (True, False)
+    """
+    return (isinstance(result, dict) and isinstance(result.get("text"), str) and result.get("error") is None
+            and isinstance(result.get("seconds"), (int, float)) and isinstance(result.get("figures"), list)
+            and all(isinstance(f, dict) and isinstance(f.get("svg"), str) and isinstance(f.get("alt"), str)
+                    and isinstance(f.get("data"), dict) for f in result["figures"]))
 
 
 def store(example: Example, result: dict, kernels: str = "") -> None:

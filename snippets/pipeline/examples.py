@@ -156,8 +156,12 @@ def find_examples(module: str) -> list[Example]:
     source = module_source(module)
     path = f"snippets/{module}.py"
     marks = sections(source, path)
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as problem:
+        raise ExampleError(f"{path}:{problem.lineno}: syntax error: {problem.msg}") from None
     found = []
-    for node in ast.parse(source, filename=path).body:
+    for node in tree.body:
         if not is_example(node):
             continue
         tolerance = _example_tolerance(node, path)

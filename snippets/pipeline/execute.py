@@ -13,13 +13,19 @@ example that draws random numbers without seeding them prints new ones every run
 from __future__ import annotations
 
 import atexit
+import ctypes
+import faulthandler
 import importlib
 import io
 import json
 import os
 import random
+import re
+import select
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -86,16 +92,24 @@ def start_workers(count: int, warm_up: bool = True, kernels: str = "") -> Proces
         if executor is not None:
             executor.shutdown(wait=False)  # what it was given still runs
         executor = ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_start_worker,
-                                       initargs=(warm_up, kernels))
+                                       initargs=(warm_up, os.getpid(), kernels))
         for _ in range(count):  # a spawn pool starts a process per waiting task: start them all
             executor.submit(os.getpid)
+        if not _stop_at_exit:
+            # Before concurrent.futures' own exit handler (they run last registered first), which
+            # would wait for a running example to finish: on Ctrl-C that may be its whole time limit.
+            threading._register_atexit(stop_workers)
+            _stop_at_exit.append(True)
         pool.update(executor=executor, size=count)
     return executor
 
 
 def stop_workers() -> None:
-    """Stop the worker processes of every kernel set, waiting for them to exit (they stop by
-    themselves at exit too).
+    """End the worker processes of every kernel set and any example they are running, and wait
+    until they are gone.
+
+    Called when a build ends or ``mkdocs serve`` stops, and at exit (Ctrl-C included). A worker
+    keeps nothing, so it is ended rather than waited for: an example may run until its limit.
 
     Examples:
         >>> stop_workers(); _pools
@@ -103,16 +117,24 @@ def stop_workers() -> None:
     """
     for pool in _pools.values():
         if pool["executor"] is not None:
-            pool["executor"].shutdown(wait=True)
+            for process in list((pool["executor"]._processes or {}).values()):  # no public way to them
+                process.terminate()  # the worker kills its running example first (see _leave)
+            pool["executor"].shutdown(wait=True, cancel_futures=True)
     _pools.clear()
 
 
-def _start_worker(warm_up: bool, kernels: str = "") -> None:
+# Whether stop_workers is registered to run at exit.
+_stop_at_exit: list[bool] = []
+
+
+def _start_worker(warm_up: bool, build: int, kernels: str = "") -> None:
     if kernels:
         os.environ["ATEN_CPU_CAPABILITY"] = kernels  # before torch is imported: it reads it once
     os.environ["OMP_NUM_THREADS"] = "1"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's: it ends the workers, once
+    signal.signal(signal.SIGTERM, _leave)
     atexit.register(_exit_at_once)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(build,), daemon=True).start()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,6 +159,13 @@ def _exit_with_parent(parent: int) -> None:
     its workers, and they would wait for work forever, each holding torch in memory."""
     while os.getppid() == parent:
         time.sleep(1)
+    _leave()
+
+
+def _leave(*signal_arguments) -> None:
+    """End the examples this worker is running (with anything they started), then the worker."""
+    for pid in list(_running_children):
+        _kill_group(pid)
     os._exit(0)
 
 
@@ -187,40 +216,121 @@ def _unpredictable_seeds() -> None:
     torch.seed()
 
 
-def in_fork(run, where: str) -> dict:
+def in_fork(run, where: str, time_limit: float | None = None) -> dict:
     """Call ``run()`` in a forked child under the time limit; return its result (a JSON-able dict).
 
     The child imports the page as it is now, so workers never hold stale code,
     and leaves without cleanup handlers. ``where`` names the example in errors.
 
+    The limit is enforced from here, not inside the child, so an example that
+    catches every exception (a retry loop) cannot swallow it: at the limit the
+    child's stack is dumped by :mod:`faulthandler` (C level, nothing to catch),
+    then the child's whole process group is killed. The child also dies with
+    this process (``PR_SET_PDEATHSIG`` on Linux), so a killed worker leaves no
+    example running on its own.
+
     Examples:
         >>> in_fork(lambda: {"text": "hi"}, "nowhere")
         {'text': 'hi'}
     """
+    limit = TIME_LIMIT if time_limit is None else time_limit
     read_end, write_end = os.pipe()
+    stack_read, stack_write = os.pipe()
+    workdir = tempfile.mkdtemp(prefix="example-")  # files an example writes land here, not in the project
     pid = os.fork()
     if pid == 0:
+        os.setpgid(0, 0)  # its own group: killed whole, with anything it starts
+        _die_with_parent()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.close(read_end)
-        signal.signal(signal.SIGALRM, _out_of_time)
-        signal.alarm(TIME_LIMIT)
+        os.close(stack_read)
+        faulthandler.register(signal.SIGUSR1, file=stack_write, all_threads=False)
         try:
+            os.chdir(workdir)
             payload = json.dumps(run())
         except BaseException as problem:  # noqa: BLE001 - report anything, never hang the parent
-            payload = json.dumps({"text": "", "figures": [], "seconds": 0.0, "error": f"{where}: {problem!r}"})
+            payload = json.dumps(_failure(f"{where}: {problem!r}"))
         with os.fdopen(write_end, "w", encoding="utf-8") as pipe:
             pipe.write(payload)
         os._exit(0)
+    _running_children.add(pid)
     os.close(write_end)
-    with os.fdopen(read_end, encoding="utf-8") as pipe:
-        payload = pipe.read()
-    _, status = os.waitpid(pid, 0)
+    os.close(stack_write)
+    try:
+        payload = _read_all(read_end, time.monotonic() + limit)
+        stack = b""
+        if payload is None:  # out of time: where was it?
+            os.kill(pid, signal.SIGUSR1)
+            stack = _read_burst(stack_read, timeout=1.0)
+        _kill_group(pid)  # the example, or anything it started and left behind; before it is reaped
+        _, status = os.waitpid(pid, 0)
+    finally:
+        _running_children.discard(pid)
+        os.close(read_end)
+        os.close(stack_read)
+        shutil.rmtree(workdir, ignore_errors=True)
+    if payload is None:
+        line = _deepest_project_frame(stack.decode(errors="replace")) or where
+        return _failure(f"{line}: the example ran longer than {limit:g} s (the time limit, "
+                        "SNIPPETS_TIME_LIMIT) and was stopped")
     if not payload:
-        return {"text": "", "figures": [], "seconds": 0.0, "error": f"{where} killed its process (status {status})"}
+        return _failure(f"{where} killed its process (status {status})")
     return json.loads(payload)
 
 
-def _out_of_time(signum, frame):
-    raise TimeoutError(f"the example ran longer than {TIME_LIMIT} s (SNIPPETS_TIME_LIMIT)")
+# Forks running an example now, killed with their groups when the worker is told to stop.
+_running_children: set[int] = set()
+
+
+def _failure(error: str) -> dict:
+    return {"text": "", "figures": [], "seconds": 0.0, "error": error}
+
+
+def _read_all(fd: int, deadline: float) -> bytes | None:
+    """Everything written to the pipe until it closes; ``None`` if the deadline comes first."""
+    chunks = []
+    while (remaining := deadline - time.monotonic()) > 0:
+        if select.select([fd], [], [], remaining)[0]:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    return None
+
+
+def _read_burst(fd: int, timeout: float) -> bytes:
+    """What arrives on the pipe within ``timeout``, up to the first pause (a stack dump)."""
+    chunks = []
+    while select.select([fd], [], [], 0.1 if chunks else timeout)[0]:
+        if not (chunk := os.read(fd, 1 << 16)):
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _deepest_project_frame(stack: str) -> str | None:
+    """``path:line`` of the innermost frame in the project's code, not the pipeline's, from a
+    :mod:`faulthandler` dump (most recent call first)."""
+    library = (sys.prefix, sys.base_prefix, os.path.dirname(__file__))
+    for match in re.finditer(r'File "(?P<file>[^"]+)", line (?P<line>\d+)', stack):
+        if not match["file"].startswith(library):
+            return f"{os.path.relpath(match['file'], PROJECT_DIR)}:{match['line']}"
+    return None
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (elsewhere the worker's watch does)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (AttributeError, OSError):
+        pass
 
 
 def capture(module, name: str) -> dict:
@@ -237,14 +347,19 @@ def capture(module, name: str) -> dict:
     plt.show = lambda *args, **kwargs: None  # figures are collected below instead
     buffer = io.StringIO()
     error = None
+    settings = torch_settings()
     start = time.perf_counter()
     with redirect_stdout(buffer), redirect_stderr(buffer), warnings.catch_warnings():
         warnings.showwarning = lambda message, category, *rest, **kw: buffer.write(
             f"{category.__name__}: {message}\n")
         try:
             getattr(module, name)()
-        except Exception as problem:  # noqa: BLE001 - an example that raises is reported, not fatal
+        except (Exception, SystemExit) as problem:  # noqa: BLE001 - an example that raises is reported, not fatal
             error = _describe(problem, module.__file__)
+    if error is None and (changed := changed_settings(settings)):
+        where = f"{os.path.relpath(module.__file__, PROJECT_DIR)}:{getattr(module, name).__code__.co_firstlineno}"
+        error = (f"{where}: example {name!r} changed torch's global state and left it so ({changed}); "
+                 "change it inside a context manager, or put it back before the example ends")
     figures = [_figure(plt.figure(number)) for number in plt.get_fignums()]
     plt.close("all")
     seconds = time.perf_counter() - start  # what the example costs a build, saving its figures included
@@ -252,6 +367,44 @@ def capture(module, name: str) -> dict:
     kernels = torch.backends.cpu.get_cpu_capability() if torch else "no torch"
     return {"text": buffer.getvalue(), "figures": figures, "error": error, "seconds": seconds,
             "kernels": kernels}
+
+
+def torch_settings() -> dict[str, tuple]:
+    """torch's process-wide settings that an example could change and leave changed, as
+    ``name -> (value, setter)``. Left changed, they would alter every example run after it in
+    the same process (the tests run them in one), with errors that do not name the cause.
+
+    Examples:
+        >>> torch_settings()["default dtype"][0]
+        torch.float32
+    """
+    import torch
+
+    return {
+        "default dtype": (torch.get_default_dtype(), torch.set_default_dtype),
+        "grad mode": (torch.is_grad_enabled(), torch.set_grad_enabled),
+        "anomaly detection": (torch.is_anomaly_enabled(), torch.set_anomaly_enabled),
+        "deterministic algorithms": (torch.are_deterministic_algorithms_enabled(),
+                                     torch.use_deterministic_algorithms),
+        "default device": (torch.get_default_device(), torch.set_default_device),
+    }
+
+
+def changed_settings(before: dict[str, tuple], restore: bool = False) -> str:
+    """Which of :func:`torch_settings` differ from ``before`` (``""`` if none), optionally put back.
+
+    Examples:
+        >>> import torch
+        >>> before = torch_settings(); torch.set_default_dtype(torch.float64)
+        >>> changed_settings(before, restore=True), torch.get_default_dtype()
+        ('default dtype torch.float32 -> torch.float64', torch.float32)
+    """
+    now = torch_settings()
+    changed = [name for name in before if now[name][0] != before[name][0]]
+    if restore:
+        for name in changed:
+            before[name][1](before[name][0])
+    return ", ".join(f"{name} {before[name][0]} -> {now[name][0]}" for name in changed)
 
 
 def _describe(problem: Exception, module_file: str) -> str:
