@@ -26,7 +26,7 @@ class ScaledTanh(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)                 # backward needs x to compute dy/dx
+        ctx.save_for_backward(x)             # backward needs x to compute dy/dx
         return 4 * torch.tanh(x / 4)
 
     @staticmethod
@@ -49,7 +49,8 @@ def scaled_tanh_gradient():
     print("x.grad          =", x.grad)
 
     x_builtin = torch.tensor([0., 4.], requires_grad=True)
-    y_builtin = 4 * torch.tanh(x_builtin / 4)    # autograd differentiates tanh itself
+    # autograd differentiates tanh itself
+    y_builtin = 4 * torch.tanh(x_builtin / 4)
     (y_builtin**2).sum().backward()
     print("built-in        =", x_builtin.grad)
 
@@ -65,7 +66,7 @@ def scaled_tanh_plot():
     # --8<-- [start:scaled_tanh_plot]
     x = torch.linspace(-12, 12, 241, requires_grad=True)
     y = ScaledTanh.apply(x)
-    y.backward(torch.ones_like(y))     # a gradient of ones: x.grad is dy/dx itself
+    y.backward(torch.ones_like(y))  # a gradient of ones: x.grad is dy/dx itself
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(x.detach(), y.detach(), label="y = 4 tanh(x/4)")
@@ -88,7 +89,11 @@ def apply_not_the_class():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         not_a_result = ScaledTanh(x)
-        print("ScaledTanh(x) gives a", type(not_a_result).__name__, "object, not a tensor")
+        print(
+            "ScaledTanh(x) gives a",
+            type(not_a_result).__name__,
+            "object, not a tensor",
+        )
         try:
             ScaledTanh()(x)
         except RuntimeError as error:
@@ -101,14 +106,17 @@ def apply_not_the_class():
 
 
 # --8<-- [start:repeat_activation]
-ACTIVATIONS: dict = {                    # name -> (function, its derivative)
+ACTIVATIONS: dict = {  # name -> (function, its derivative)
     "tanh": (torch.tanh, lambda x: 1 / torch.cosh(x) ** 2),
-    "sigmoid": (torch.sigmoid, lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x))),
+    "sigmoid": (
+        torch.sigmoid,
+        lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x)),
+    ),
 }
 
 
 class RepeatActivation(torch.autograd.Function):
-    """Apply the activation named by a string, then stack `copies` copies of the result."""
+    """Apply the activation named by a string, then stack `copies` copies."""
 
     @staticmethod
     def forward(ctx, x, copies, activation):
@@ -122,8 +130,10 @@ class RepeatActivation(torch.autograd.Function):
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         _, derivative = ACTIVATIONS[ctx.activation]
-        grad_x = grad_output.sum(dim=0) * derivative(x)   # each copy sends its gradient back
-        return grad_x, None, None        # one per input of forward: x, copies, activation
+        # each copy sends its gradient back
+        grad_x = grad_output.sum(dim=0) * derivative(x)
+        # one per input of forward: x, copies, activation
+        return grad_x, None, None
 # --8<-- [end:repeat_activation]
 
 
@@ -134,7 +144,8 @@ def repeat_activation_gradient():
     x = torch.tensor([-1., 0., 2.], requires_grad=True)
     y = RepeatActivation.apply(x, 3, "sigmoid")
     print("y.shape:", tuple(y.shape))
-    (y * torch.tensor([[1.], [2.], [3.]])).sum().backward()   # weights 1, 2, 3 for the copies
+    # weights 1, 2, 3 for the copies
+    (y * torch.tensor([[1.], [2.], [3.]])).sum().backward()
     print("x.grad  :", x.grad)
 
     s = torch.sigmoid(x.detach())
@@ -153,7 +164,7 @@ class SinCos(torch.autograd.Function):
         return torch.sin(x), torch.cos(x)
 
     @staticmethod
-    def backward(ctx, grad_sin, grad_cos):       # one incoming gradient per output
+    def backward(ctx, grad_sin, grad_cos):    # one incoming gradient per output
         (x,) = ctx.saved_tensors
         return grad_sin * torch.cos(x) - grad_cos * torch.sin(x)
 # --8<-- [end:sin_cos]
@@ -170,11 +181,14 @@ def sin_cos_gradient():
     L = (2 * s + 3 * c).sum()
     L.backward()
     print("x.grad            :", x.grad)
-    print("2cos(x) - 3sin(x) :", 2 * torch.cos(x.detach()) - 3 * torch.sin(x.detach()))
+    print(
+        "2cos(x) - 3sin(x) :",
+        2 * torch.cos(x.detach()) - 3 * torch.sin(x.detach()),
+    )
 
     x2 = torch.tensor([0., 1., 2.], requires_grad=True)
     s2, c2 = SinCos.apply(x2)
-    s2.sum().backward()                    # c2 unused: backward gets zeros for grad_cos
+    s2.sum().backward()            # c2 unused: backward gets zeros for grad_cos
     print("only sin used     :", x2.grad, "= cos(x)")
     # --8<-- [end:sin_cos_gradient]
     return {"x": x, "x2": x2}
@@ -188,8 +202,12 @@ def gradcheck_every_function():
     x = torch.randn(4, dtype=torch.float64, requires_grad=True)
     functions = {
         "ScaledTanh": ScaledTanh.apply,
-        "RepeatActivation, tanh": lambda x: RepeatActivation.apply(x, 3, "tanh"),
-        "RepeatActivation, sigmoid": lambda x: RepeatActivation.apply(x, 2, "sigmoid"),
+        "RepeatActivation, tanh": lambda x: RepeatActivation.apply(
+            x, 3, "tanh"
+        ),
+        "RepeatActivation, sigmoid": lambda x: RepeatActivation.apply(
+            x, 2, "sigmoid"
+        ),
         "SinCos": SinCos.apply,
     }
     for name, function in functions.items():
@@ -219,7 +237,8 @@ class ScaledTanhWrongBackward(ScaledTanh):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output / torch.cosh(x / 4)     # should be / torch.cosh(x / 4) ** 2
+        # should be / torch.cosh(x / 4) ** 2
+        return grad_output / torch.cosh(x / 4)
 # --8<-- [end:wrong_backward]
 
 
@@ -260,7 +279,9 @@ class ScaledTanhModern(torch.autograd.Function):
         if ctx.needs_input_grad[0]:              # skip work nobody asked for
             grad_x = grad_output * sech2
         if ctx.needs_input_grad[1]:
-            grad_scale = (grad_output * (torch.tanh(u) - u * sech2)).sum_to_size(scale.shape)
+            grad_scale = (
+                grad_output * (torch.tanh(u) - u * sech2)
+            ).sum_to_size(scale.shape)
         return grad_x, grad_scale
 # --8<-- [end:scaled_tanh_modern]
 
@@ -272,7 +293,7 @@ def modern_needs_input_grad():
     x = torch.tensor([0., 4.], requires_grad=True)
     scale = torch.tensor(4.)                                  # a constant
     y = ScaledTanhModern.apply(x, scale)
-    print("needs_input_grad:", y.grad_fn.needs_input_grad)   # grad_fn is the ctx
+    print("needs_input_grad:", y.grad_fn.needs_input_grad)  # grad_fn is the ctx
     (y**2).sum().backward()
     print("x.grad:", x.grad, " scale.grad:", scale.grad)
 
@@ -290,8 +311,12 @@ def modern_needs_input_grad():
 
     x64 = torch.tensor([0.5, -1., 3.], dtype=torch.float64, requires_grad=True)
     scale64 = torch.tensor(4., dtype=torch.float64, requires_grad=True)
-    print("gradcheck:", gradcheck(ScaledTanhModern.apply, (x64, scale64)),
-          " gradgradcheck:", gradgradcheck(ScaledTanhModern.apply, (x64, scale64)))
+    print(
+        "gradcheck:",
+        gradcheck(ScaledTanhModern.apply, (x64, scale64)),
+        " gradgradcheck:",
+        gradgradcheck(ScaledTanhModern.apply, (x64, scale64)),
+    )
     # --8<-- [end:modern_needs_input_grad]
     return {"x": x, "scale": scale, "x_ref": x_ref, "scale_ref": scale_ref}
 
@@ -309,7 +334,7 @@ class NumpyScaledTanh(torch.autograd.Function):
         ctx.save_for_backward(inputs[0])
 
     @staticmethod
-    @once_differentiable                     # this backward cannot itself be differentiated
+    @once_differentiable         # this backward cannot itself be differentiated
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         dy_dx = 1 / np.cosh(x.detach().numpy() / 4) ** 2
@@ -326,14 +351,17 @@ def once_differentiable_second_derivative():
     (grad,) = torch.autograd.grad((y**2).sum(), x, create_graph=True)
     print("first derivative:", grad)
     try:
-        grad.sum().backward()              # a second derivative would go through NumPy
+        grad.sum().backward()       # a second derivative would go through NumPy
     except RuntimeError as error:
         print("RuntimeError:", error)
 
     x64 = torch.tensor([0.5, -1., 3.], dtype=torch.float64, requires_grad=True)
-    print("gradcheck:", gradcheck(NumpyScaledTanh.apply, (x64,)),
-          " gradgradcheck:", gradgradcheck(NumpyScaledTanh.apply, (x64,),
-                                                          raise_exception=False))
+    print(
+        "gradcheck:",
+        gradcheck(NumpyScaledTanh.apply, (x64,)),
+        " gradgradcheck:",
+        gradgradcheck(NumpyScaledTanh.apply, (x64,), raise_exception=False),
+    )
     # --8<-- [end:once_differentiable_second_derivative]
     return {"x": x, "grad": grad.detach()}
 
@@ -351,7 +379,7 @@ class MaxWithIndex(torch.autograd.Function):
     def setup_context(ctx, inputs, output):
         (x,) = inputs
         values, indices = output
-        ctx.mark_non_differentiable(indices)     # integer positions: no gradient
+        ctx.mark_non_differentiable(indices)    # integer positions: no gradient
         ctx.save_for_backward(indices)
         ctx.shape = x.shape
 
@@ -359,7 +387,9 @@ class MaxWithIndex(torch.autograd.Function):
     def backward(ctx, grad_values, grad_indices):   # grad_indices is never used
         (indices,) = ctx.saved_tensors
         grad_x = grad_values.new_zeros(ctx.shape)
-        return grad_x.scatter(-1, indices.unsqueeze(-1), grad_values.unsqueeze(-1))
+        return grad_x.scatter(
+            -1, indices.unsqueeze(-1), grad_values.unsqueeze(-1)
+        )
 # --8<-- [end:max_with_index]
 
 
@@ -391,15 +421,19 @@ def vmap_per_sample_gradients():
     batch = torch.randn(4, 3)
     scale = torch.tensor(4.)
 
-    batched = torch.func.vmap(ScaledTanhModern.apply, in_dims=(0, None))(batch, scale)
+    batched = torch.func.vmap(ScaledTanhModern.apply, in_dims=(0, None))(
+        batch, scale
+    )
     looped = torch.stack([ScaledTanhModern.apply(row, scale) for row in batch])
     print("forward, vmap equals loop:", torch.allclose(batched, looped))
 
     def loss(row, scale):
         return (ScaledTanhModern.apply(row, scale) ** 2).sum()
 
-    per_sample = torch.func.vmap(torch.func.grad(loss, argnums=(0, 1)), in_dims=(0, None))
-    grad_rows, grad_scales = per_sample(batch, scale)       # one gradient per sample
+    per_sample = torch.func.vmap(
+        torch.func.grad(loss, argnums=(0, 1)), in_dims=(0, None)
+    )
+    grad_rows, grad_scales = per_sample(batch, scale)  # one gradient per sample
     print("d loss / d scale, per sample:", grad_scales)
 
     loop_rows, loop_scales = [], []
@@ -410,11 +444,14 @@ def vmap_per_sample_gradients():
         loop_rows.append(row.grad)
         loop_scales.append(s.grad)
     print("the same, by a loop:         ", torch.stack(loop_scales))
-    print("gradients, vmap equals loop:", torch.allclose(grad_rows, torch.stack(loop_rows))
-          and torch.allclose(grad_scales, torch.stack(loop_scales)))
+    print(
+        "gradients, vmap equals loop:",
+        torch.allclose(grad_rows, torch.stack(loop_rows))
+        and torch.allclose(grad_scales, torch.stack(loop_scales)),
+    )
 
     try:
-        torch.func.vmap(ScaledTanh.apply)(batch)          # the form with ctx in forward
+        torch.func.vmap(ScaledTanh.apply)(batch)  # the form with ctx in forward
     except RuntimeError as error:
         print("RuntimeError:", error)
     # --8<-- [end:vmap_per_sample_gradients]
