@@ -46,21 +46,21 @@ def training_step():
     label = torch.randint(0, 10, (1,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-    scores = model(image)                                  # 1. forward pass
-    loss = nn.functional.cross_entropy(scores, label)      # 2. loss
-    # 3. backward: fills .grad
-    loss.backward()
-    # 4. step: moves the weights
-    optimizer.step()
+    scores = model(image)                              # 1. forward pass
+    loss = nn.functional.cross_entropy(scores, label)  # 2. loss
+    loss.backward()                                    # 3. backward: fill .grad
+    optimizer.step()                                   # 4. step: moves weights
 
     loss_after = nn.functional.cross_entropy(model(image), label)
-    print(
-        f"label {label.item()}, loss before the step {loss.item():.4f},"
-        f" after {loss_after.item():.4f}"
-    )
+    print(f"label {label.item()}, loss before the step {loss.item():.4f},"
+          f" after {loss_after.item():.4f}")
+    with_grad = [p.grad is not None for p in model.parameters()]
+    print("parameters with a gradient:", sum(with_grad), "of", len(with_grad))
     print("classifier.bias.grad:", model.classifier.bias.grad)
     # --8<-- [end:training_step]
-    return {"loss_before": loss.item(), "loss_after": loss_after.item(), "model": model}
+    return {"loss_before": loss.item(), "loss_after": loss_after.item(),
+            "model": model, "scores": scores.detach(), "label": label,
+            "with_grad": with_grad}
 
 
 @example
@@ -89,12 +89,13 @@ def sum_backward():
     try:
         Q.backward()                 # Q has two elements: which weighting?
     except RuntimeError as error:
+        message = str(error)
         print("RuntimeError:", error)
 
     Q.sum().backward()          # the same as Q.backward(gradient=torch.ones(2))
     print("a.grad =", a.grad, " b.grad =", b.grad)
     # --8<-- [end:sum_backward]
-    return {"a": a, "b": b}
+    return {"a": a, "b": b, "message": message}
 
 
 @example
@@ -154,14 +155,16 @@ def dynamic_graph():
             steps += 1
         return x, steps
 
+    doublings = {}
     for start in (1.0, 10.0):
         x = torch.tensor(start, requires_grad=True)
         y, steps = double_until(x)
+        doublings[start] = steps
         y.backward()
         print(f"x = {start:4}: {steps} doublings,",
               f"dy/dx = {x.grad.item():.0f} = 2**{steps}")
     # --8<-- [end:dynamic_graph]
-    return {"last_steps": steps, "last_grad": x.grad}
+    return {"last_steps": steps, "last_grad": x.grad, "doublings": doublings}
 
 
 @example
@@ -193,7 +196,7 @@ def chain_rule():
     y.backward()
     print(x.grad)        # dy/dx = 3
     # --8<-- [end:chain_rule]
-    return {"dy_dx": x.grad}
+    return {"dy_dx": x.grad, "z": z}
 
 
 @example
@@ -281,13 +284,16 @@ def outside_the_graph():
     print("detached:", frozen.requires_grad, "| shares memory with w:",
           frozen.data_ptr() == w.data_ptr())
 
-    # fastest, for tensors that never meet autograd
-    with torch.inference_mode():
+    with torch.inference_mode():         # fastest, for serving a model
         served = w * 2
     print("inference tensor:", served.is_inference())
+    (served + w).sum().backward()        # d/dw needs nothing saved: allowed
+    print("w.grad after (served + w).sum().backward():", w.grad)
     try:
-        (served * w).sum().backward()
+        (served * w).sum().backward()    # d/dw is served: it must be saved
     except RuntimeError as error:
+        message = str(error)
         print("RuntimeError:", error)
     # --8<-- [end:outside_the_graph]
-    return {"scaled": scaled, "frozen": frozen, "w": w, "served": served}
+    return {"scaled": scaled, "frozen": frozen, "w": w, "served": served,
+            "w_grad": w.grad, "message": message}

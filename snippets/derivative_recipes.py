@@ -280,6 +280,35 @@ def clipping_gradcheck():
 
 
 @example
+def clipping_with_a_hook():
+    """A hook on w clips like the Function; with two uses of w they differ."""
+    # --8<-- [start:clipping_with_a_hook]
+    w = torch.tensor(3.0, requires_grad=True)
+    w.register_hook(lambda g: g.clamp(-1.0, 1.0))     # once, for every step
+    history = []
+    for step in range(60):
+        loss = w ** 4                                 # no Function in the loss
+        loss.backward()
+        history.append(w.item())
+        with torch.no_grad():
+            w -= 0.1 * w.grad
+        w.grad = None
+    print(f"hook: step 59: w = {history[-1]:.4f}")
+
+    # w used twice: 108 comes through w ** 4, 10 through 10 * w
+    a = torch.tensor(3.0, requires_grad=True)
+    (ClipGradient.apply(a, 1.0) ** 4 + 10 * a).backward()
+    b = torch.tensor(3.0, requires_grad=True)
+    b.register_hook(lambda g: g.clamp(-1.0, 1.0))
+    (b ** 4 + 10 * b).backward()
+    print("Function on the w ** 4 path:", a.grad.item(),
+          " hook on w:", b.grad.item())
+    # --8<-- [end:clipping_with_a_hook]
+    return {"history": history, "function_grad": a.grad.item(),
+            "hook_grad": b.grad.item()}
+
+
+@example
 def round_gradient():
     """torch.round: a staircase, so its derivative is zero wherever it exists."""
     # --8<-- [start:round_gradient]
@@ -525,18 +554,19 @@ class ForwardDifference(torch.autograd.Function):
     @staticmethod
     def forward(ctx, f, w, step):
         value = f(w)
-        ctx.f, ctx.step, ctx.value = f, step, value
-        ctx.save_for_backward(w)
+        ctx.f, ctx.step = f, step
+        # the output too goes through save_for_backward, never onto ctx
+        ctx.save_for_backward(w, value)
         return value
 
     @staticmethod
     def backward(ctx, grad_output):
-        (w,) = ctx.saved_tensors
+        w, value = ctx.saved_tensors
         grad = torch.empty_like(w)
         for i in range(w.numel()):
             nudged = w.clone()
             nudged[i] += ctx.step
-            grad[i] = (ctx.f(nudged) - ctx.value) / ctx.step
+            grad[i] = (ctx.f(nudged) - value) / ctx.step
         return None, grad_output * grad, None
 # --8<-- [end:counting_simulator]
 

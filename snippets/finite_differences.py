@@ -208,15 +208,17 @@ class ForwardDifference(torch.autograd.Function):
 def difference_gradient():
     """The string version gets a gradient again, close to autograd's [2, 1]."""
     # --8<-- [start:difference_gradient]
+    grads = {}
     for dtype in (torch.float32, torch.float64):
         x = torch.tensor([1.], dtype=dtype)
         w = torch.tensor([1., 1.], dtype=dtype, requires_grad=True)
         y = ForwardDifference.apply(f_string, x, w)
         y.sum().backward()
+        grads[dtype] = w.grad
         print(f"{str(dtype):14} grad_fn: {type(y.grad_fn).__name__}, "
               f"w.grad = {w.grad.tolist()}")
     # --8<-- [end:difference_gradient]
-    return {"w_grad_float64": w.grad}
+    return {"w_grad_float64": grads[torch.float64], "grads": grads}
 
 
 # --8<-- [start:count_calls]
