@@ -20,6 +20,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
@@ -53,6 +54,52 @@ def load_iris(path):
     labels = torch.tensor([species.index(row[-1]) for row in rows])
     return features, labels, species
 # --8<-- [end:load_iris]
+
+
+@example
+def loop_to_copy():
+    """A loop worth copying: standardized inputs, cross-entropy, mini-batches."""
+    # --8<-- [start:loop_to_copy]
+    features, labels, species = load_iris(IRIS_CSV)
+    # two thirds for training, in a seeded random order; the rest for testing
+    order = torch.randperm(150, generator=torch.Generator().manual_seed(0))
+    train, test = order[:100], order[100:]
+    x_train, x_test = standardize(features[train], features[test])
+    y_train, y_test = labels[train], labels[test]    # class indices 0, 1, 2
+
+    torch.manual_seed(0)                             # the initial weights
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    loss_fn = nn.CrossEntropyLoss()                  # scores, class indices
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    shuffle = torch.Generator().manual_seed(0)       # the order of the batches
+    batches = DataLoader(TensorDataset(x_train, y_train), batch_size=10,
+                         shuffle=True, generator=shuffle)
+
+    history = []
+    for epoch in range(1, 31):
+        model.train()                        # training mode (dropout, ...)
+        total = 0.0
+        for x, y in batches:                 # 10 shuffled mini-batches of 10
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(x)
+        model.eval()                         # evaluation mode
+        with torch.no_grad():                # no graph: nothing to train
+            scores = model(x_test)
+            test_loss = loss_fn(scores, y_test).item()
+            right = (scores.argmax(dim=1) == y_test).sum().item()
+        history.append((total / len(x_train), test_loss, right))
+        if epoch == 1 or epoch % 5 == 0:
+            print(f"epoch {epoch:2}: train loss {total / len(x_train):.3f},",
+                  f"test loss {test_loss:.3f},",
+                  f"test flowers right {right} of {len(y_test)}")
+    print(f"test accuracy: {right / len(y_test):.0%}")
+    # --8<-- [end:loop_to_copy]
+    return {"history": history, "model": model, "test": test,
+            "y_train": y_train, "batches": batches, "right": right,
+            "n_test": len(y_test)}
 
 
 # --8<-- [start:split]

@@ -3,6 +3,7 @@
 import math
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -31,6 +32,51 @@ def test_the_data_file_names_its_source_and_licence():
     head = DATA.read_text(encoding="utf-8").splitlines()[:4]
     assert all(line.startswith("#") for line in head)
     assert "Fisher" in " ".join(head) and "Public domain" in " ".join(head)
+
+
+# --- the loop worth copying ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def copied():
+    return page.loop_to_copy()
+
+
+def test_the_loop_to_copy_classifies_at_least_90_percent_of_the_held_out_third(copied):
+    result = copied
+    assert result["n_test"] == 50
+    assert result["right"] >= 0.9 * result["n_test"]
+    assert result["right"] == 49                      # "49 of the 50", "98 %"
+    history = result["history"]
+    assert len(history) == 30
+    assert history[-1][0] < history[0][0] / 5 and history[-1][1] < history[0][1] / 5
+    assert not result["model"].training              # left in evaluation mode
+
+
+def test_the_loop_to_copy_uses_class_indices_seeded_mini_batches_and_the_same_test_flowers(copied):
+    result = copied
+    y = result["y_train"]
+    assert y.dtype == torch.int64 and set(y.tolist()) == {0, 1, 2}
+    batches = result["batches"]
+    assert batches.batch_size == 10 and len(batches) == 10
+    # the order is the generator's, whatever the global seed has been used for
+    batches.generator.manual_seed(0)
+    first = [yb.tolist() for _, yb in batches]
+    torch.rand(1000)
+    batches.generator.manual_seed(0)
+    assert [yb.tolist() for _, yb in batches] == first
+    assert first != [yb.tolist() for _, yb in batches]   # reshuffled every epoch
+    # the held-out third is the case study's test part
+    features, labels, _ = page.load_iris(DATA)
+    assert torch.equal(features[result["test"]], page.split(features, labels, seed=0)[2])
+    assert page.loop_to_copy()["history"] == result["history"]     # reproducible
+
+
+def test_cross_entropy_gradient_is_softmax_minus_one_at_the_class_over_the_batch():
+    scores = torch.randn(10, 3, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    y = torch.arange(10) % 3
+    nn.CrossEntropyLoss()(scores, y).backward()
+    expected = (scores.detach().softmax(dim=1) - nn.functional.one_hot(y, 3)) / 10
+    torch.testing.assert_close(scores.grad, expected)
 
 
 def test_the_split_is_two_thirds_seeded_and_one_hot():
@@ -116,6 +162,7 @@ def test_standardized_inputs_keep_the_units_alive_and_classify():
     assert raw["active"] == 0 and standard["active"] == 3
     assert standard["losses"][-1] < raw["losses"][-1] / 2
     assert standard["correct"] >= 0.9 * result["n_test"]
+    assert (raw["correct"], standard["correct"]) == (14, 47)      # as the page says
 
 
 def test_standardize_uses_only_the_training_statistics():
