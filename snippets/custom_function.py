@@ -89,20 +89,19 @@ def apply_not_the_class():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         not_a_result = ScaledTanh(x)
-        print(
-            "ScaledTanh(x) gives a",
-            type(not_a_result).__name__,
-            "object, not a tensor",
-        )
+        print("ScaledTanh(x) gives a", type(not_a_result).__name__,
+              "object, not a tensor")
         try:
             ScaledTanh()(x)
         except RuntimeError as error:
+            message = str(error)
             print("ScaledTanh()(x) raises RuntimeError:", error)
     first = caught[0]
     print(f"each instantiation warns, {first.category.__name__}:",
           str(first.message).replace(repr(ScaledTanh), "ScaledTanh"))
     # --8<-- [end:apply_not_the_class]
-    return {"not_a_result": not_a_result, "caught": [w.category for w in caught]}
+    return {"not_a_result": not_a_result, "caught": [w.category for w in caught],
+            "message": message}
 
 
 # --8<-- [start:repeat_activation]
@@ -176,22 +175,23 @@ def sin_cos_gradient():
     # --8<-- [start:sin_cos_gradient]
     x = torch.tensor([0., 1., 2.], requires_grad=True)
     s, c = SinCos.apply(x)
-    s.register_hook(lambda grad: print("gradient into sin:", grad))
-    c.register_hook(lambda grad: print("gradient into cos:", grad))
+    into = {}                      # what flows into each output
+    s.register_hook(lambda grad: into.update(sin=grad))
+    c.register_hook(lambda grad: into.update(cos=grad))
     L = (2 * s + 3 * c).sum()
     L.backward()
+    print("gradient into sin:", into["sin"])
+    print("gradient into cos:", into["cos"])
     print("x.grad            :", x.grad)
-    print(
-        "2cos(x) - 3sin(x) :",
-        2 * torch.cos(x.detach()) - 3 * torch.sin(x.detach()),
-    )
+    print("2cos(x) - 3sin(x) :",
+          2 * torch.cos(x.detach()) - 3 * torch.sin(x.detach()))
 
     x2 = torch.tensor([0., 1., 2.], requires_grad=True)
     s2, c2 = SinCos.apply(x2)
     s2.sum().backward()            # c2 unused: backward gets zeros for grad_cos
     print("only sin used     :", x2.grad, "= cos(x)")
     # --8<-- [end:sin_cos_gradient]
-    return {"x": x, "x2": x2}
+    return {"x": x, "x2": x2, "into": into}
 
 
 @example
@@ -202,20 +202,20 @@ def gradcheck_every_function():
     x = torch.randn(4, dtype=torch.float64, requires_grad=True)
     functions = {
         "ScaledTanh": ScaledTanh.apply,
-        "RepeatActivation, tanh": lambda x: RepeatActivation.apply(
-            x, 3, "tanh"
-        ),
-        "RepeatActivation, sigmoid": lambda x: RepeatActivation.apply(
-            x, 2, "sigmoid"
-        ),
+        "RepeatActivation, tanh":
+            lambda x: RepeatActivation.apply(x, 3, "tanh"),
+        "RepeatActivation, sigmoid":
+            lambda x: RepeatActivation.apply(x, 2, "sigmoid"),
         "SinCos": SinCos.apply,
     }
+    verdicts = {}
     for name, function in functions.items():
         first = gradcheck(function, (x,))
         second = gradgradcheck(function, (x,))
+        verdicts[name] = (first, second)
         print(f"{name:26} gradcheck: {first}  gradgradcheck: {second}")
     # --8<-- [end:gradcheck_every_function]
-    return {"x": x}
+    return {"x": x, "verdicts": verdicts}
 
 
 @example
@@ -311,14 +311,12 @@ def modern_needs_input_grad():
 
     x64 = torch.tensor([0.5, -1., 3.], dtype=torch.float64, requires_grad=True)
     scale64 = torch.tensor(4., dtype=torch.float64, requires_grad=True)
-    print(
-        "gradcheck:",
-        gradcheck(ScaledTanhModern.apply, (x64, scale64)),
-        " gradgradcheck:",
-        gradgradcheck(ScaledTanhModern.apply, (x64, scale64)),
-    )
+    verdicts = (gradcheck(ScaledTanhModern.apply, (x64, scale64)),
+                gradgradcheck(ScaledTanhModern.apply, (x64, scale64)))
+    print("gradcheck:", verdicts[0], " gradgradcheck:", verdicts[1])
     # --8<-- [end:modern_needs_input_grad]
-    return {"x": x, "scale": scale, "x_ref": x_ref, "scale_ref": scale_ref}
+    return {"x": x, "scale": scale, "x_ref": x_ref, "scale_ref": scale_ref,
+            "needs": y.grad_fn.needs_input_grad, "verdicts": verdicts}
 
 
 # --8<-- [start:numpy_scaled_tanh]
@@ -353,17 +351,17 @@ def once_differentiable_second_derivative():
     try:
         grad.sum().backward()       # a second derivative would go through NumPy
     except RuntimeError as error:
+        message = str(error)
         print("RuntimeError:", error)
 
     x64 = torch.tensor([0.5, -1., 3.], dtype=torch.float64, requires_grad=True)
-    print(
-        "gradcheck:",
-        gradcheck(NumpyScaledTanh.apply, (x64,)),
-        " gradgradcheck:",
-        gradgradcheck(NumpyScaledTanh.apply, (x64,), raise_exception=False),
-    )
+    verdicts = (gradcheck(NumpyScaledTanh.apply, (x64,)),
+                gradgradcheck(NumpyScaledTanh.apply, (x64,),
+                              raise_exception=False))
+    print("gradcheck:", verdicts[0], " gradgradcheck:", verdicts[1])
     # --8<-- [end:once_differentiable_second_derivative]
-    return {"x": x, "grad": grad.detach()}
+    return {"x": x, "grad": grad.detach(), "grad_fn": type(grad.grad_fn).__name__,
+            "message": message, "verdicts": verdicts}
 
 
 # --8<-- [start:max_with_index]
@@ -407,10 +405,11 @@ def non_differentiable_indices():
 
     torch.manual_seed(0)
     x64 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    print("gradcheck:", gradcheck(MaxWithIndex.apply, (x64,)),
-          " gradgradcheck:", gradgradcheck(MaxWithIndex.apply, (x64,)))
+    verdicts = (gradcheck(MaxWithIndex.apply, (x64,)),
+                gradgradcheck(MaxWithIndex.apply, (x64,)))
+    print("gradcheck:", verdicts[0], " gradgradcheck:", verdicts[1])
     # --8<-- [end:non_differentiable_indices]
-    return {"x": x, "values": values, "indices": indices}
+    return {"x": x, "values": values, "indices": indices, "verdicts": verdicts}
 
 
 @example
@@ -453,7 +452,27 @@ def vmap_per_sample_gradients():
     try:
         torch.func.vmap(ScaledTanh.apply)(batch)  # the form with ctx in forward
     except RuntimeError as error:
+        message = str(error)
         print("RuntimeError:", error)
     # --8<-- [end:vmap_per_sample_gradients]
     return {"batched": batched, "looped": looped, "grad_rows": grad_rows, "grad_scales": grad_scales,
-            "loop_rows": torch.stack(loop_rows), "loop_scales": torch.stack(loop_scales)}
+            "loop_rows": torch.stack(loop_rows), "loop_scales": torch.stack(loop_scales),
+            "message": message}
+
+
+@example
+def vmap_numpy_fails():
+    """Under generate_vmap_rule, NumPy code meets a batched tensor and raises."""
+    # --8<-- [start:vmap_numpy_fails]
+    class NumpyWithRule(NumpyScaledTanh):
+        generate_vmap_rule = True       # derive the rule by running the code
+
+    torch.manual_seed(0)
+    batch = torch.randn(4, 3)
+    try:
+        torch.func.vmap(NumpyWithRule.apply)(batch)
+    except RuntimeError as error:
+        message = str(error)
+        print("RuntimeError:", error)
+    # --8<-- [end:vmap_numpy_fails]
+    return {"message": message}
