@@ -217,11 +217,8 @@ def accumulation():
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(range(1, 5), history, marker="o")
-    ax.set(
-        xlabel="number of backward() calls",
-        ylabel="x.grad",
-        title="Gradients accumulate",
-    )
+    ax.set(xlabel="number of backward() calls", ylabel="x.grad",
+           title="Gradients accumulate")
     plt.show()
     # --8<-- [end:accumulation]
     return {"history": history, "after_zero": x.grad.item()}
@@ -248,24 +245,14 @@ def freezing():
     optimizer.step()
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(
-        "trainable parameters:",
-        trainable,
-        "of",
-        sum(p.numel() for p in model.parameters()),
-    )
-    print(
-        "frozen conv weights moved:",
-        not torch.equal(frozen_before, model.features[0].weight),
-    )
-    print(
-        "new layer weights moved:  ",
-        not torch.equal(new_before, model.classifier.weight),
-    )
-    print(
-        "frozen conv weight has a gradient:",
-        model.features[0].weight.grad is not None,
-    )
+    print("trainable parameters:", trainable, "of",
+          sum(p.numel() for p in model.parameters()))
+    print("frozen conv weights moved:",
+          not torch.equal(frozen_before, model.features[0].weight))
+    print("new layer weights moved:  ",
+          not torch.equal(new_before, model.classifier.weight))
+    print("frozen conv weight has a gradient:",
+          model.features[0].weight.grad is not None)
     # --8<-- [end:freezing]
     return {"model": model, "frozen_before": frozen_before, "new_before": new_before}
 

@@ -28,21 +28,13 @@ def first_derivative():
     exact = 3 * x.detach()**2 + 4 * x.detach() + 3
     print("dy/dx, first three:", dy_dx[:3])
     print("dy/dx, last three: ", dy_dx[-3:])
-    print(
-        "equal to 3x² + 4x + 3 up to float32 rounding:",
-        torch.allclose(dy_dx, exact),
-    )
+    print("equal to 3x² + 4x + 3 up to float32 rounding:",
+          torch.allclose(dy_dx, exact))
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(x.detach(), exact, label="exact: 3x² + 4x + 3")
-    ax.plot(
-        x.detach(),
-        dy_dx,
-        linestyle="none",
-        marker=".",
-        markevery=4,
-        label="torch.autograd.grad",
-    )
+    ax.plot(x.detach(), dy_dx, linestyle="none", marker=".", markevery=4,
+            label="torch.autograd.grad")
     ax.set(
         xlabel="x", ylabel="dy/dx", title="Derivative of y = x³ + 2x² + 3x + 1"
     )
@@ -163,10 +155,8 @@ def create_graph():
     exact = 6 * x.detach() + 4
     print("d²y/dx², first three:", d2y_dx2[:3])
     print("d²y/dx², last three: ", d2y_dx2[-3:])
-    print(
-        "equal to 6x + 4 up to float32 rounding:",
-        torch.allclose(d2y_dx2, exact),
-    )
+    print("equal to 6x + 4 up to float32 rounding:",
+          torch.allclose(d2y_dx2, exact))
     # --8<-- [end:create_graph]
     return {"x": x, "differentiated_again": differentiated_again, "d2y_dx2": d2y_dx2}
 
@@ -240,14 +230,10 @@ def is_grads_batched():
     (jacobian_y,) = torch.autograd.grad(
         y, x, torch.eye(100), is_grads_batched=True
     )
-    print(
-        "Jacobian of y: shape",
-        tuple(jacobian_y.shape),
-        "| zero off the diagonal:",
-        torch.equal(jacobian_y, torch.diag(jacobian_y.diagonal())),
-        "| diagonal == dy/dx:",
-        torch.equal(jacobian_y.diagonal(), dy_dx),
-    )
+    print("Jacobian of y: shape", tuple(jacobian_y.shape),
+          "| zero off the diagonal:",
+          torch.equal(jacobian_y, torch.diag(jacobian_y.diagonal())),
+          "| diagonal == dy/dx:", torch.equal(jacobian_y.diagonal(), dy_dx))
     # --8<-- [end:is_grads_batched]
     return {"v": v, "jacobian": jacobian, "jacobian_y": jacobian_y, "dy_dx": dy_dx}
 
@@ -269,20 +255,13 @@ def partial_heat_maps():
     panels = [
         ("exact: 2xy + 2y³", exact, {}),
         ("torch.autograd.grad", dz_dX, {}),
-        (
-            "autograd − exact",
-            dz_dX - exact,
-            {"cmap": "RdBu", "vmin": -1e-5, "vmax": 1e-5},
-        ),
+        ("autograd − exact", dz_dX - exact,
+         {"cmap": "RdBu", "vmin": -1e-5, "vmax": 1e-5}),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
     for ax, (title, values, style) in zip(axes, panels):
-        image = ax.imshow(
-            values.reshape(100, 100).numpy(),
-            extent=(0, 1, 1, 2),
-            aspect="auto",
-            **style,
-        )
+        image = ax.imshow(values.reshape(100, 100).numpy(), extent=(0, 1, 1, 2),
+                          aspect="auto", **style)
         ax.set(xlabel="x", ylabel="y", title=title)
         fig.colorbar(image, ax=ax)
     fig.suptitle("∂z/∂x of z = x²y + 2xy³")
@@ -360,10 +339,8 @@ def func_vmap():
     x_leaf = x.clone().requires_grad_()
     y = f(x_leaf)
     (from_autograd,) = torch.autograd.grad(y, x_leaf, torch.ones_like(y))
-    print(
-        "the same as torch.autograd.grad:",
-        torch.allclose(df_each, from_autograd),
-    )
+    print("the same as torch.autograd.grad:",
+          torch.allclose(df_each, from_autograd))
     # --8<-- [end:func_vmap]
     return {"x": x, "df_each": df_each, "from_autograd": from_autograd,
             "X": X.flatten(), "Y": Y.flatten(), "dz_dX": dz_dX, "dz_dY": dz_dY}
@@ -393,10 +370,8 @@ def per_sample_gradients():
                           for x, t in zip(xs, targets)])
     (of_total,) = torch.autograd.grad(loss(w_leaf, xs, targets).sum(), w_leaf)
     print("equal to a loop of autograd.grad:", torch.allclose(each, looped))
-    print(
-        "they add up to the gradient of the total loss:",
-        torch.allclose(each.sum(0), of_total),
-    )
+    print("they add up to the gradient of the total loss:",
+          torch.allclose(each.sum(0), of_total))
     # --8<-- [end:per_sample_gradients]
     return {"each": each, "looped": looped, "of_total": of_total}
 
@@ -418,10 +393,8 @@ def func_jacrev():
     (batched,) = torch.autograd.grad(
         f(v_leaf), v_leaf, torch.eye(3), is_grads_batched=True
     )
-    print(
-        "the same as autograd.grad with is_grads_batched:",
-        torch.equal(jacobian, batched),
-    )
+    print("the same as autograd.grad with is_grads_batched:",
+          torch.equal(jacobian, batched))
     # --8<-- [end:func_jacrev]
     return {"v": v, "jacobian": jacobian, "batched": batched}
 

@@ -107,10 +107,8 @@ def apply_not_the_class():
 # --8<-- [start:repeat_activation]
 ACTIVATIONS: dict = {  # name -> (function, its derivative)
     "tanh": (torch.tanh, lambda x: 1 / torch.cosh(x) ** 2),
-    "sigmoid": (
-        torch.sigmoid,
-        lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x)),
-    ),
+    "sigmoid": (torch.sigmoid,
+                lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x))),
 }
 
 

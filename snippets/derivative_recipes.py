@@ -189,13 +189,8 @@ def rmse_epsilon():
         smoothed = torch.sqrt(torch.mean((smooth - target) ** 2) + eps)
         smoothed.backward()
         rows.append(
-            (
-                scale,
-                value.item(),
-                smoothed.item(),
-                exact.grad.norm().item(),
-                smooth.grad.norm().item(),
-            )
+            (scale, value.item(), smoothed.item(), exact.grad.norm().item(),
+             smooth.grad.norm().item())
         )
         print(f"{scale:10.0e}  {value.item():9.2e}  {smoothed.item():9.2e}"
               f"      {exact.grad.norm().item():9.2e}"

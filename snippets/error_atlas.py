@@ -114,14 +114,9 @@ def no_grad_fn():
 
     w = torch.tensor(0.5)                      # forgot requires_grad=True
     loss = ((w * x - target) ** 2).mean()
-    print(
-        "w.requires_grad:",
-        w.requires_grad,
-        "| loss.requires_grad:",
-        loss.requires_grad,
-        "| loss.grad_fn:",
-        loss.grad_fn,
-    )
+    print("w.requires_grad:", w.requires_grad,
+          "| loss.requires_grad:", loss.requires_grad,
+          "| loss.grad_fn:", loss.grad_fn)
     try:
         loss.backward()
     except RuntimeError as error:
@@ -131,14 +126,9 @@ def no_grad_fn():
     w = torch.tensor(0.5, requires_grad=True)
     with torch.no_grad():                  # e.g. copied from an evaluation loop
         loss = ((w * x - target) ** 2).mean()
-    print(
-        "w.requires_grad:",
-        w.requires_grad,
-        "| loss.requires_grad:",
-        loss.requires_grad,
-        "| loss.grad_fn:",
-        loss.grad_fn,
-    )
+    print("w.requires_grad:", w.requires_grad,
+          "| loss.requires_grad:", loss.requires_grad,
+          "| loss.grad_fn:", loss.grad_fn)
     try:
         loss.backward()
     except RuntimeError as error:
@@ -157,12 +147,8 @@ def no_grad_fn_fixed():
 
     w = torch.tensor(0.5, requires_grad=True)
     loss = ((w * x - target) ** 2).mean()      # outside any no_grad block
-    print(
-        "loss.requires_grad:",
-        loss.requires_grad,
-        "| grad_fn:",
-        type(loss.grad_fn).__name__,
-    )
+    print("loss.requires_grad:", loss.requires_grad,
+          "| grad_fn:", type(loss.grad_fn).__name__)
     loss.backward()
 
     by_hand = (2 * (w.detach() * x - target) * x).mean()
@@ -368,10 +354,8 @@ def non_scalar_backward_fixed():
     losses.mean().backward()               # one number: the usual training loss
     mean_grad = w.grad.clone()
     print("w.grad from losses.mean():     ", mean_grad)
-    print(
-        "mean of 2(wx - t)x:            ",
-        (2 * (w.detach() * x - target) * x).mean(),
-    )
+    print("mean of 2(wx - t)x:            ",
+          (2 * (w.detach() * x - target) * x).mean())
 
     w.grad = None
     losses = nn.functional.mse_loss(w * x, target, reduction="none")

@@ -97,13 +97,8 @@ def training_data():
     """The data both models learn from."""
     # --8<-- [start:training_data]
     x_train, y_train, x_valid, y_valid = make_data(seed=0)
-    print(
-        "training:  ",
-        tuple(x_train.shape),
-        x_train.dtype,
-        " validation:",
-        tuple(x_valid.shape),
-    )
+    print("training:  ", tuple(x_train.shape), x_train.dtype, " validation:",
+          tuple(x_valid.shape))
     print("first x:", x_train[:4])
     print("first y:", y_train[:4])
     print("same seed, same data:", torch.equal(make_data(seed=0)[0], x_train))
@@ -163,12 +158,8 @@ def fit_with_autograd():
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.semilogy(range(1, 21), losses, marker="o")
-    ax.set(
-        xlabel="epoch",
-        ylabel="mean training loss (MSE)",
-        xticks=[1, 5, 10, 15, 20],
-        title="Fitting f with autograd",
-    )
+    ax.set(xlabel="epoch", ylabel="mean training loss (MSE)",
+           xticks=[1, 5, 10, 15, 20], title="Fitting f with autograd")
     plt.show()
     # --8<-- [end:fit_with_autograd]
     return {"w": model.w.detach().clone(), "losses": losses}
