@@ -135,7 +135,7 @@ def no_grad_fn():
         failures.append(error)
         print(f"{type(error).__name__}: {error}")
     # --8<-- [end:no_grad_fn]
-    return {"failures": failures}
+    return {"failures": failures, "w": w, "loss": loss}
 
 
 @example
