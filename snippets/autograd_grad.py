@@ -208,7 +208,8 @@ def materialize_grads():
     print("d²y/dw dx, first three:", d2y_dwdx[:3])
     print("d²y/dw²:", d2y_dw2)
     # --8<-- [end:materialize_grads]
-    return {"x": x, "w": w, "d2y_dwdx": d2y_dwdx, "d2y_dw2": d2y_dw2}
+    return {"x": x, "w": w, "dy_dw": dy_dw, "d2y_dwdx": d2y_dwdx,
+            "d2y_dw2": d2y_dw2}
 
 
 @example
