@@ -376,7 +376,8 @@ def ste_training():
         print(f"{'':12} weights used: {quantise(w).detach()},",
               f"stored: {w.detach()}")
     # --8<-- [end:ste_training]
-    return {"results": results, "true_weights": true_weights}
+    return {"results": results, "true_weights": true_weights,
+            "stored": w.detach()}
 
 
 # --8<-- [start:black_box]

@@ -129,6 +129,8 @@ def test_only_the_ste_learns_the_integer_weights():
     assert len(set(stuck)) == 1                                   # the loss never moved
     assert learned[-1] == 0.0 and learned[-1] < stuck[-1]
     assert torch.equal(weights, result["true_weights"])
+    stored = result["stored"]                       # "even though the stored weights are not"
+    assert torch.equal(stored.round(), weights) and not torch.equal(stored, weights)
 
 
 # 5. finite differences against the complex step
@@ -174,6 +176,7 @@ def test_spsa_uses_two_evaluations_per_gradient_and_converges():
     assert [e for e, _ in spsa] == [3 * (k + 1) for k in range(len(spsa))]  # 1 forward + 2 backward
     differences = result["curves"]["forward differences"]
     assert abs(differences[-1][0] - spsa[-1][0]) <= 21                       # a comparable budget
+    assert differences[-1][1] < spsa[-1][1] / 1000          # differences get further here
 
 
 def test_spsa_makes_progress_where_forward_differences_cannot_start():
