@@ -122,6 +122,14 @@ def test_float32_second_entry_adds_the_rounding_of_f():
     assert math.isclose(second - step_only, rounding / 0.001, rel_tol=1e-3)
 
 
+def test_the_wrapper_divides_by_the_width_evaluated_and_removes_the_step_error():
+    """The same point in float32: the wrapper's forward scheme gets the first entry exact."""
+    w = torch.tensor([1.0, 1.0], requires_grad=True)
+    page.finite_differences(page.f_string, scheme="forward")(torch.tensor([1.0]), w).sum().backward()
+    assert w.grad[0].item() == 2.0
+    assert page.difference_gradient()["grads"][torch.float32][0].item() != 2.0
+
+
 def test_forward_difference_gradient_is_close_to_autograd_with_rounding_error_only():
     w_grad = page.difference_gradient()["w_grad_float64"]
     # f is linear in w: only rounding, about eps / step, is left
