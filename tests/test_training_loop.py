@@ -118,6 +118,10 @@ def test_each_call_left_out():
     assert max(no_zero[1]) > 5 * no_zero[1][0]
     assert all(later > earlier for earlier, later in zip(no_zero[1][:8], no_zero[1][1:9]))
     assert no_zero[0] != full[0]
+    # ... the loss falls faster than with all three calls, overshoots, and swings back up
+    lowest = min(range(20), key=no_zero[0].__getitem__)          # the first trough
+    assert no_zero[0][lowest] < min(full[0])
+    assert max(no_zero[0][lowest:]) > no_zero[0][lowest] + 20
 
 
 def test_without_zero_grad_grad_is_the_sum_of_every_steps_gradient():
@@ -182,6 +186,11 @@ def test_rmse_loss_is_the_square_root_of_mse_plus_eps():
     mse = nn.functional.mse_loss(prediction, target)
     torch.testing.assert_close(page.RMSELoss(eps=0.0)(prediction, target), mse.sqrt())
     torch.testing.assert_close(page.RMSELoss()(prediction, target), (mse + 1e-8).sqrt())
+
+
+def test_rmse_with_eps_cannot_go_below_sqrt_eps():
+    target = torch.tensor([[0.0, 1.0, 0.0]])
+    assert math.isclose(page.RMSELoss(eps=1e-8)(target, target).item(), 1e-4, rel_tol=1e-6)
 
 
 def test_rmse_gradient_at_a_perfect_fit_is_nan_without_eps_and_zero_with_it():
