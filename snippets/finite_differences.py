@@ -209,7 +209,8 @@ def difference_gradient():
         print(f"{str(dtype):14} grad_fn: {type(y.grad_fn).__name__}, "
               f"w.grad = {w.grad.tolist()}")
     # --8<-- [end:difference_gradient]
-    return {"w_grad_float64": grads[torch.float64], "grads": grads}
+    return {"w_grad_float64": grads[torch.float64], "grads": grads,
+            "grad_fn": type(y.grad_fn).__name__}
 
 
 # --8<-- [start:count_calls]

@@ -102,6 +102,10 @@ def test_float32_first_entry_is_the_step_width_error_alone():
     assert math.isclose(exact_quotient / 2 - 1, 4.7e-5, rel_tol=0.01)
 
 
+def test_the_difference_result_has_a_grad_fn_again():
+    assert page.difference_gradient()["grad_fn"] == "ForwardDifferenceBackward"
+
+
 def test_float64_error_is_the_step_width_alone_for_both_entries():
     grads = page.difference_gradient()["grads"]
     assert grads[torch.float64].tolist() == [2 * (1.001 - 1) / 0.001,

@@ -50,6 +50,9 @@ def test_the_loop_to_copy_classifies_at_least_90_percent_of_the_held_out_third(c
     assert len(history) == 30
     assert history[-1][0] < history[0][0] / 5 and history[-1][1] < history[0][1] / 5
     assert not result["model"].training              # left in evaluation mode
+    # "this network has none [dropout, batch norm], so here they change nothing"
+    layers = (nn.Dropout, nn.BatchNorm1d)
+    assert not any(isinstance(m, layers) for m in result["model"].modules())
 
 
 def test_the_loop_to_copy_uses_class_indices_seeded_mini_batches_and_the_same_test_flowers(copied):
