@@ -22,8 +22,12 @@ class SmallConvNet(nn.Module):
     def __init__(self, classes=10):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 8, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(4),
-            nn.Conv2d(8, 16, kernel_size=3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(3, 8, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(4),
+            nn.Conv2d(8, 16, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
         )
         self.classifier = nn.Linear(16, classes)
 
@@ -42,16 +46,21 @@ def training_step():
     label = torch.randint(0, 10, (1,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-    scores = model(image)                                  # 1. forward pass
-    loss = nn.functional.cross_entropy(scores, label)      # 2. loss
-    loss.backward()                                        # 3. backward: fills .grad
-    optimizer.step()                                       # 4. step: moves the weights
+    scores = model(image)                              # 1. forward pass
+    loss = nn.functional.cross_entropy(scores, label)  # 2. loss
+    loss.backward()                                    # 3. backward: fill .grad
+    optimizer.step()                                   # 4. step: moves weights
 
     loss_after = nn.functional.cross_entropy(model(image), label)
-    print(f"label {label.item()}, loss before the step {loss.item():.4f}, after {loss_after.item():.4f}")
+    print(f"label {label.item()}, loss before the step {loss.item():.4f},"
+          f" after {loss_after.item():.4f}")
+    with_grad = [p.grad is not None for p in model.parameters()]
+    print("parameters with a gradient:", sum(with_grad), "of", len(with_grad))
     print("classifier.bias.grad:", model.classifier.bias.grad)
     # --8<-- [end:training_step]
-    return {"loss_before": loss.item(), "loss_after": loss_after.item(), "model": model}
+    return {"loss_before": loss.item(), "loss_after": loss_after.item(),
+            "model": model, "scores": scores.detach(), "label": label,
+            "with_grad": with_grad}
 
 
 @example
@@ -80,12 +89,13 @@ def sum_backward():
     try:
         Q.backward()                 # Q has two elements: which weighting?
     except RuntimeError as error:
+        message = str(error)
         print("RuntimeError:", error)
 
-    Q.sum().backward()               # the same as Q.backward(gradient=torch.ones(2))
+    Q.sum().backward()          # the same as Q.backward(gradient=torch.ones(2))
     print("a.grad =", a.grad, " b.grad =", b.grad)
     # --8<-- [end:sum_backward]
-    return {"a": a, "b": b}
+    return {"a": a, "b": b, "message": message}
 
 
 @example
@@ -112,7 +122,8 @@ def graph_walk():
     """Walk the recorded graph from the root back to the leaves."""
     # --8<-- [start:graph_walk]
     w = torch.tensor([1., 2.], requires_grad=True)   # a leaf: made by you
-    x = torch.tensor([3., 4.])                       # a constant: no gradient wanted
+    # a constant: no gradient wanted
+    x = torch.tensor([3., 4.])
     loss = (w * x).exp().sum()                        # the root
 
     def show(node, depth=0):
@@ -123,7 +134,11 @@ def graph_walk():
 
     print("w.is_leaf:", w.is_leaf, " loss.is_leaf:", loss.is_leaf)
     show(loss.grad_fn)
-    accumulate = loss.grad_fn.next_functions[0][0].next_functions[0][0].next_functions[0][0]
+    accumulate = (
+        loss.grad_fn.next_functions[0][0]
+        .next_functions[0][0]
+        .next_functions[0][0]
+    )
     print("the last node writes into w:", accumulate.variable is w)
     # --8<-- [end:graph_walk]
     return {"w": w, "loss": loss, "accumulate": accumulate}
@@ -140,13 +155,16 @@ def dynamic_graph():
             steps += 1
         return x, steps
 
+    doublings = {}
     for start in (1.0, 10.0):
         x = torch.tensor(start, requires_grad=True)
         y, steps = double_until(x)
+        doublings[start] = steps
         y.backward()
-        print(f"x = {start:4}: {steps} doublings, dy/dx = {x.grad.item():.0f} = 2**{steps}")
+        print(f"x = {start:4}: {steps} doublings,",
+              f"dy/dx = {x.grad.item():.0f} = 2**{steps}")
     # --8<-- [end:dynamic_graph]
-    return {"last_steps": steps, "last_grad": x.grad}
+    return {"last_steps": steps, "last_grad": x.grad, "doublings": doublings}
 
 
 @example
@@ -178,7 +196,7 @@ def chain_rule():
     y.backward()
     print(x.grad)        # dy/dx = 3
     # --8<-- [end:chain_rule]
-    return {"dy_dx": x.grad}
+    return {"dy_dx": x.grad, "z": z}
 
 
 @example
@@ -193,13 +211,14 @@ def accumulation():
         history.append(x.grad.item())
         print(f"after backward call {call}: x.grad = {x.grad.item():.1f}")
 
-    x.grad.zero_()             # what optimizer.zero_grad() does for every parameter
+    x.grad.zero_()         # what optimizer.zero_grad() does for every parameter
     (3 * x**2).backward()
     print(f"after zeroing and one more call: x.grad = {x.grad.item():.1f}")
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(range(1, 5), history, marker="o")
-    ax.set(xlabel="number of backward() calls", ylabel="x.grad", title="Gradients accumulate")
+    ax.set(xlabel="number of backward() calls", ylabel="x.grad",
+           title="Gradients accumulate")
     plt.show()
     # --8<-- [end:accumulation]
     return {"history": history, "after_zero": x.grad.item()}
@@ -212,10 +231,12 @@ def freezing():
     torch.manual_seed(0)
     model = SmallConvNet()
     for parameter in model.parameters():
-        parameter.requires_grad = False            # frozen: no gradient, no update
+        parameter.requires_grad = False        # frozen: no gradient, no update
 
-    model.classifier = nn.Linear(16, 5)            # new layer: trainable by default
-    optimizer = torch.optim.SGD(model.classifier.parameters(), lr=0.01, momentum=0.9)
+    model.classifier = nn.Linear(16, 5)        # new layer: trainable by default
+    optimizer = torch.optim.SGD(
+        model.classifier.parameters(), lr=0.01, momentum=0.9
+    )
 
     frozen_before = model.features[0].weight.clone()
     new_before = model.classifier.weight.clone()
@@ -224,10 +245,14 @@ def freezing():
     optimizer.step()
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print("trainable parameters:", trainable, "of", sum(p.numel() for p in model.parameters()))
-    print("frozen conv weights moved:", not torch.equal(frozen_before, model.features[0].weight))
-    print("new layer weights moved:  ", not torch.equal(new_before, model.classifier.weight))
-    print("frozen conv weight has a gradient:", model.features[0].weight.grad is not None)
+    print("trainable parameters:", trainable, "of",
+          sum(p.numel() for p in model.parameters()))
+    print("frozen conv weights moved:",
+          not torch.equal(frozen_before, model.features[0].weight))
+    print("new layer weights moved:  ",
+          not torch.equal(new_before, model.classifier.weight))
+    print("frozen conv weight has a gradient:",
+          model.features[0].weight.grad is not None)
     # --8<-- [end:freezing]
     return {"model": model, "frozen_before": frozen_before, "new_before": new_before}
 
@@ -238,20 +263,24 @@ def outside_the_graph():
     # --8<-- [start:outside_the_graph]
     w = torch.tensor([1., 2.], requires_grad=True)
 
-    with torch.no_grad():                 # evaluation, or updating weights by hand
+    with torch.no_grad():              # evaluation, or updating weights by hand
         scaled = w * 2
     print("under no_grad:", scaled.requires_grad)
 
-    frozen = w.detach()                   # same numbers, same memory, no history
+    frozen = w.detach()                  # same numbers, same memory, no history
     print("detached:", frozen.requires_grad, "| shares memory with w:",
           frozen.data_ptr() == w.data_ptr())
 
-    with torch.inference_mode():          # fastest, for tensors that never meet autograd
+    with torch.inference_mode():         # fastest, for serving a model
         served = w * 2
     print("inference tensor:", served.is_inference())
+    (served + w).sum().backward()        # d/dw needs nothing saved: allowed
+    print("w.grad after (served + w).sum().backward():", w.grad)
     try:
-        (served * w).sum().backward()
+        (served * w).sum().backward()    # d/dw is served: it must be saved
     except RuntimeError as error:
+        message = str(error)
         print("RuntimeError:", error)
     # --8<-- [end:outside_the_graph]
-    return {"scaled": scaled, "frozen": frozen, "w": w, "served": served}
+    return {"scaled": scaled, "frozen": frozen, "w": w, "served": served,
+            "w_grad": w.grad, "message": message}

@@ -21,17 +21,23 @@ def first_derivative():
     x = torch.linspace(0, 1, 100, requires_grad=True)
     y = x**3 + 2 * x**2 + 3 * x + 1
 
-    (dy_dx,) = torch.autograd.grad(outputs=y, inputs=x, grad_outputs=torch.ones_like(y))
+    (dy_dx,) = torch.autograd.grad(
+        outputs=y, inputs=x, grad_outputs=torch.ones_like(y)
+    )
 
     exact = 3 * x.detach()**2 + 4 * x.detach() + 3
     print("dy/dx, first three:", dy_dx[:3])
     print("dy/dx, last three: ", dy_dx[-3:])
-    print("equal to 3x² + 4x + 3 up to float32 rounding:", torch.allclose(dy_dx, exact))
+    print("equal to 3x² + 4x + 3 up to float32 rounding:",
+          torch.allclose(dy_dx, exact))
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(x.detach(), exact, label="exact: 3x² + 4x + 3")
-    ax.plot(x.detach(), dy_dx, linestyle="none", marker=".", markevery=4, label="torch.autograd.grad")
-    ax.set(xlabel="x", ylabel="dy/dx", title="Derivative of y = x³ + 2x² + 3x + 1")
+    ax.plot(x.detach(), dy_dx, linestyle="none", marker=".", markevery=4,
+            label="torch.autograd.grad")
+    ax.set(
+        xlabel="x", ylabel="dy/dx", title="Derivative of y = x³ + 2x² + 3x + 1"
+    )
     ax.legend()
     plt.show()
     # --8<-- [end:first_derivative]
@@ -45,9 +51,11 @@ def scaled_grad_outputs():
     x = torch.linspace(0, 1, 100, requires_grad=True)
 
     y = x**3 + 2 * x**2 + 3 * x + 1
-    (plain,) = torch.autograd.grad(y.sum(), x)        # a scalar output: no grad_outputs needed
+    # a scalar output: no grad_outputs needed
+    (plain,) = torch.autograd.grad(y.sum(), x)
 
-    y = x**3 + 2 * x**2 + 3 * x + 1                   # built again: the call above freed the graph
+    # built again: the call above freed the graph
+    y = x**3 + 2 * x**2 + 3 * x + 1
     (doubled,) = torch.autograd.grad(y, x, grad_outputs=2 * torch.ones_like(y))
 
     print("grad_outputs = 1, first three:", plain[:3])
@@ -56,7 +64,7 @@ def scaled_grad_outputs():
 
     y = x**3 + 2 * x**2 + 3 * x + 1
     try:
-        torch.autograd.grad(y, x)                     # 100 outputs and no weighting given
+        torch.autograd.grad(y, x)           # 100 outputs and no weighting given
     except RuntimeError as error:
         print(f"RuntimeError: {error}")
     # --8<-- [end:scaled_grad_outputs]
@@ -72,14 +80,18 @@ def outputs_and_inputs():
     z = x**2 + 2 * x + 3
 
     (d_y_plus_z,) = torch.autograd.grad(
-        outputs=(y, z), inputs=x, grad_outputs=(torch.ones_like(y), torch.ones_like(z)))
+        outputs=(y, z),
+        inputs=x,
+        grad_outputs=(torch.ones_like(y), torch.ones_like(z)),
+    )
     print("d(y + z)/dx, first three:", d_y_plus_z[:3])
     print("x.grad after autograd.grad:", x.grad)
 
     a = torch.tensor(2.0, requires_grad=True)
     b = torch.tensor(3.0, requires_grad=True)
     q = a * b**2
-    da, db = torch.autograd.grad(q, (a, b), retain_graph=True)   # a tuple, in the order given
+    # a tuple, in the order given
+    da, db = torch.autograd.grad(q, (a, b), retain_graph=True)
     print("tuple of inputs:", da, db)
     print("dict of inputs: ", torch.autograd.grad(q, {"a": a, "b": b}))
     # --8<-- [end:outputs_and_inputs]
@@ -95,20 +107,23 @@ def retain_graph():
     z = x**2 + 2 * x + 3
     ones = torch.ones_like(x)
 
-    torch.autograd.grad(y, x, ones)                   # fine, and frees the graph of y
+    torch.autograd.grad(y, x, ones)          # fine, and frees the graph of y
     try:
-        torch.autograd.grad(y, x, ones)               # nothing left to walk back through
+        torch.autograd.grad(y, x, ones)      # nothing left to walk back through
         second_call_failed = False
     except RuntimeError as error:
         second_call_failed = True
         print(f"RuntimeError: {error}")
 
-    (dz_dx,) = torch.autograd.grad(z, x, ones)        # z has a graph of its own, still whole
+    # z has a graph of its own, still whole
+    (dz_dx,) = torch.autograd.grad(z, x, ones)
     print("dz/dx, first three:", dz_dx[:3])
 
     y = x**3 + 2 * x**2 + 3 * x + 1
-    (first,) = torch.autograd.grad(y, x, ones, retain_graph=True)   # keep the graph...
-    (again,) = torch.autograd.grad(y, x, ones)                      # ...for this last use
+    # keep the graph...
+    (first,) = torch.autograd.grad(y, x, ones, retain_graph=True)
+    # ...for this last use
+    (again,) = torch.autograd.grad(y, x, ones)
     print("the same both times:", torch.equal(first, again))
     # --8<-- [end:retain_graph]
     return {"x": x, "second_call_failed": second_call_failed, "dz_dx": dz_dx,
@@ -140,7 +155,8 @@ def create_graph():
     exact = 6 * x.detach() + 4
     print("d²y/dx², first three:", d2y_dx2[:3])
     print("d²y/dx², last three: ", d2y_dx2[-3:])
-    print("equal to 6x + 4 up to float32 rounding:", torch.allclose(d2y_dx2, exact))
+    print("equal to 6x + 4 up to float32 rounding:",
+          torch.allclose(d2y_dx2, exact))
     # --8<-- [end:create_graph]
     return {"x": x, "differentiated_again": differentiated_again, "d2y_dx2": d2y_dx2}
 
@@ -150,19 +166,22 @@ def allow_unused():
     """An input the outputs never used is an error, or None when allowed."""
     # --8<-- [start:allow_unused]
     x = torch.linspace(0, 1, 100, requires_grad=True)
-    scale = torch.tensor(2.0, requires_grad=True)     # requires grad, but y never uses it
+    # requires grad, but y never uses it
+    scale = torch.tensor(2.0, requires_grad=True)
     y = x**3 + 2 * x**2 + 3 * x + 1
     ones = torch.ones_like(y)
 
     try:
-        # the check comes after the backward pass, so keep the graph for the next call
+        # the check comes after the backward pass: keep the graph for later
         torch.autograd.grad(y, (x, scale), ones, retain_graph=True)
         unused_failed = False
     except RuntimeError as error:
         unused_failed = True
         print(f"RuntimeError: {error}")
 
-    dy_dx, dy_dscale = torch.autograd.grad(y, (x, scale), ones, allow_unused=True)
+    dy_dx, dy_dscale = torch.autograd.grad(
+        y, (x, scale), ones, allow_unused=True
+    )
     print("dy/dx, first three:", dy_dx[:3])
     print("dy/dscale:", dy_dscale)
     # --8<-- [end:allow_unused]
@@ -177,15 +196,20 @@ def materialize_grads():
     w = torch.tensor(2.0, requires_grad=True)
     y = w * x**2
 
-    dy_dx, dy_dw = torch.autograd.grad(y, (x, w), torch.ones_like(y), create_graph=True)
+    dy_dx, dy_dw = torch.autograd.grad(
+        y, (x, w), torch.ones_like(y), create_graph=True
+    )
     print("dy/dw = sum of x²:", dy_dw)
 
     # dy/dw no longer depends on w: its derivative in w is zero, not missing
-    d2y_dwdx, d2y_dw2 = torch.autograd.grad(dy_dw, (x, w), materialize_grads=True)
+    d2y_dwdx, d2y_dw2 = torch.autograd.grad(
+        dy_dw, (x, w), materialize_grads=True
+    )
     print("d²y/dw dx, first three:", d2y_dwdx[:3])
     print("d²y/dw²:", d2y_dw2)
     # --8<-- [end:materialize_grads]
-    return {"x": x, "w": w, "d2y_dwdx": d2y_dwdx, "d2y_dw2": d2y_dw2}
+    return {"x": x, "w": w, "dy_dw": dy_dw, "d2y_dwdx": d2y_dwdx,
+            "d2y_dw2": d2y_dw2}
 
 
 @example
@@ -195,16 +219,21 @@ def is_grads_batched():
     v = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     f = torch.stack([v[0] * v[1], v[1] * v[2], v[0]**2 + v[2]])
 
-    # row i of the Jacobian is the vector-Jacobian product with the i-th unit vector
-    (jacobian,) = torch.autograd.grad(f, v, grad_outputs=torch.eye(3), is_grads_batched=True)
+    # row i of the Jacobian is the vector-Jacobian product with unit vector i
+    (jacobian,) = torch.autograd.grad(
+        f, v, grad_outputs=torch.eye(3), is_grads_batched=True
+    )
     print("Jacobian of f:\n", jacobian)
 
     x = torch.linspace(0, 1, 100, requires_grad=True)
     y = x**3 + 2 * x**2 + 3 * x + 1
     (dy_dx,) = torch.autograd.grad(y, x, torch.ones_like(y), retain_graph=True)
-    (jacobian_y,) = torch.autograd.grad(y, x, torch.eye(100), is_grads_batched=True)
+    (jacobian_y,) = torch.autograd.grad(
+        y, x, torch.eye(100), is_grads_batched=True
+    )
     print("Jacobian of y: shape", tuple(jacobian_y.shape),
-          "| zero off the diagonal:", torch.equal(jacobian_y, torch.diag(jacobian_y.diagonal())),
+          "| zero off the diagonal:",
+          torch.equal(jacobian_y, torch.diag(jacobian_y.diagonal())),
           "| diagonal == dy/dx:", torch.equal(jacobian_y.diagonal(), dy_dx))
     # --8<-- [end:is_grads_batched]
     return {"v": v, "jacobian": jacobian, "jacobian_y": jacobian_y, "dy_dx": dy_dx}
@@ -216,20 +245,24 @@ def partial_heat_maps():
     # --8<-- [start:partial_heat_maps]
     x = torch.linspace(0, 1, 100)
     y = torch.linspace(2, 1, 100)
-    X, Y = torch.meshgrid(x, y, indexing="xy")        # X[i, j] = x[j], Y[i, j] = y[i]
-    X = X.flatten().requires_grad_()                  # each grid point its own leaf
+    X, Y = torch.meshgrid(x, y, indexing="xy")  # X[i, j] = x[j], Y[i, j] = y[i]
+    X = X.flatten().requires_grad_()            # each grid point its own leaf
     Y = Y.flatten().requires_grad_()
 
     z = X**2 * Y + 2 * X * Y**3
     (dz_dX,) = torch.autograd.grad(z, X, torch.ones_like(z))
     exact = 2 * X.detach() * Y.detach() + 2 * Y.detach()**3
 
-    panels = [("exact: 2xy + 2y³", exact, {}),
-              ("torch.autograd.grad", dz_dX, {}),
-              ("autograd − exact", dz_dX - exact, {"cmap": "RdBu", "vmin": -1e-5, "vmax": 1e-5})]
+    panels = [
+        ("exact: 2xy + 2y³", exact, {}),
+        ("torch.autograd.grad", dz_dX, {}),
+        ("autograd − exact", dz_dX - exact,
+         {"cmap": "RdBu", "vmin": -1e-5, "vmax": 1e-5}),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
     for ax, (title, values, style) in zip(axes, panels):
-        image = ax.imshow(values.reshape(100, 100).numpy(), extent=(0, 1, 1, 2), aspect="auto", **style)
+        image = ax.imshow(values.reshape(100, 100).numpy(), extent=(0, 1, 1, 2),
+                          aspect="auto", **style)
         ax.set(xlabel="x", ylabel="y", title=title)
         fig.colorbar(image, ax=ax)
     fig.suptitle("∂z/∂x of z = x²y + 2xy³")
@@ -271,7 +304,9 @@ def func_grad():
     df = grad(f)             # a function: x -> f'(x)
     d2f = grad(grad(f))      # and x -> f''(x), no create_graph needed
     x = torch.tensor(0.5)
-    print(f"f'(0.5) = {df(x).item()}  (3x² + 4x + 3 = {3 * 0.5**2 + 4 * 0.5 + 3})")
+    print(
+        f"f'(0.5) = {df(x).item()}  (3x² + 4x + 3 = {3 * 0.5**2 + 4 * 0.5 + 3})"
+    )
     print(f"f''(0.5) = {d2f(x).item()}  (6x + 4 = {6 * 0.5 + 4})")
 
     x_leaf = torch.tensor(0.5, requires_grad=True)
@@ -294,7 +329,7 @@ def func_vmap():
         return x**2 * y + 2 * x * y**3
 
     x = torch.linspace(0, 1, 100)
-    df_each = vmap(grad(f))(x)                            # 100 derivatives, one call
+    df_each = vmap(grad(f))(x)                       # 100 derivatives, one call
     print("vmap(grad(f)), first three:", df_each[:3])
 
     X, Y = torch.meshgrid(x, torch.linspace(2, 1, 100), indexing="xy")
@@ -305,7 +340,8 @@ def func_vmap():
     x_leaf = x.clone().requires_grad_()
     y = f(x_leaf)
     (from_autograd,) = torch.autograd.grad(y, x_leaf, torch.ones_like(y))
-    print("the same as torch.autograd.grad:", torch.allclose(df_each, from_autograd))
+    print("the same as torch.autograd.grad:",
+          torch.allclose(df_each, from_autograd))
     # --8<-- [end:func_vmap]
     return {"x": x, "df_each": df_each, "from_autograd": from_autograd,
             "X": X.flatten(), "Y": Y.flatten(), "dz_dX": dz_dX, "dz_dY": dz_dY}
@@ -317,7 +353,7 @@ def per_sample_gradients():
     # --8<-- [start:per_sample_gradients]
     from torch.func import grad, vmap
 
-    def loss(w, x, target):              # one sample: model w0·x + w1·x², squared error
+    def loss(w, x, target):      # one sample: model w0·x + w1·x², squared error
         prediction = w[0] * x + w[1] * x**2
         return (prediction - target) ** 2
 
@@ -326,7 +362,8 @@ def per_sample_gradients():
     targets = 1.2 * xs - 3.4 * xs**2
     w = torch.zeros(2)
 
-    each = vmap(grad(loss), in_dims=(None, 0, 0))(w, xs, targets)   # w shared, samples batched
+    # w shared, samples batched
+    each = vmap(grad(loss), in_dims=(None, 0, 0))(w, xs, targets)
     print("one gradient per sample:\n", each)
 
     w_leaf = w.clone().requires_grad_()
@@ -334,7 +371,8 @@ def per_sample_gradients():
                           for x, t in zip(xs, targets)])
     (of_total,) = torch.autograd.grad(loss(w_leaf, xs, targets).sum(), w_leaf)
     print("equal to a loop of autograd.grad:", torch.allclose(each, looped))
-    print("they add up to the gradient of the total loss:", torch.allclose(each.sum(0), of_total))
+    print("they add up to the gradient of the total loss:",
+          torch.allclose(each.sum(0), of_total))
     # --8<-- [end:per_sample_gradients]
     return {"each": each, "looped": looped, "of_total": of_total}
 
@@ -353,8 +391,11 @@ def func_jacrev():
     print("jacrev(f)(v):\n", jacobian)
 
     v_leaf = v.clone().requires_grad_()
-    (batched,) = torch.autograd.grad(f(v_leaf), v_leaf, torch.eye(3), is_grads_batched=True)
-    print("the same as autograd.grad with is_grads_batched:", torch.equal(jacobian, batched))
+    (batched,) = torch.autograd.grad(
+        f(v_leaf), v_leaf, torch.eye(3), is_grads_batched=True
+    )
+    print("the same as autograd.grad with is_grads_batched:",
+          torch.equal(jacobian, batched))
     # --8<-- [end:func_jacrev]
     return {"v": v, "jacobian": jacobian, "batched": batched}
 
@@ -379,7 +420,12 @@ def func_hessian():
 
     p_leaf = p.clone().requires_grad_()
     (g,) = torch.autograd.grad(z(p_leaf), p_leaf, create_graph=True)
-    rows = [torch.autograd.grad(g[i], p_leaf, retain_graph=True)[0] for i in range(2)]
-    print("the same as autograd.grad twice:", torch.allclose(H, torch.stack(rows)))
+    rows = [
+        torch.autograd.grad(g[i], p_leaf, retain_graph=True)[0]
+        for i in range(2)
+    ]
+    print(
+        "the same as autograd.grad twice:", torch.allclose(H, torch.stack(rows))
+    )
     # --8<-- [end:func_hessian]
     return {"p": p, "H": H, "exact": exact, "by_autograd": torch.stack(rows)}

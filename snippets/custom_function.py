@@ -26,7 +26,7 @@ class ScaledTanh(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)                 # backward needs x to compute dy/dx
+        ctx.save_for_backward(x)             # backward needs x to compute dy/dx
         return 4 * torch.tanh(x / 4)
 
     @staticmethod
@@ -49,7 +49,8 @@ def scaled_tanh_gradient():
     print("x.grad          =", x.grad)
 
     x_builtin = torch.tensor([0., 4.], requires_grad=True)
-    y_builtin = 4 * torch.tanh(x_builtin / 4)    # autograd differentiates tanh itself
+    # autograd differentiates tanh itself
+    y_builtin = 4 * torch.tanh(x_builtin / 4)
     (y_builtin**2).sum().backward()
     print("built-in        =", x_builtin.grad)
 
@@ -65,7 +66,7 @@ def scaled_tanh_plot():
     # --8<-- [start:scaled_tanh_plot]
     x = torch.linspace(-12, 12, 241, requires_grad=True)
     y = ScaledTanh.apply(x)
-    y.backward(torch.ones_like(y))     # a gradient of ones: x.grad is dy/dx itself
+    y.backward(torch.ones_like(y))  # a gradient of ones: x.grad is dy/dx itself
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(x.detach(), y.detach(), label="y = 4 tanh(x/4)")
@@ -88,27 +89,31 @@ def apply_not_the_class():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         not_a_result = ScaledTanh(x)
-        print("ScaledTanh(x) gives a", type(not_a_result).__name__, "object, not a tensor")
+        print("ScaledTanh(x) gives a", type(not_a_result).__name__,
+              "object, not a tensor")
         try:
             ScaledTanh()(x)
         except RuntimeError as error:
+            message = str(error)
             print("ScaledTanh()(x) raises RuntimeError:", error)
     first = caught[0]
     print(f"each instantiation warns, {first.category.__name__}:",
           str(first.message).replace(repr(ScaledTanh), "ScaledTanh"))
     # --8<-- [end:apply_not_the_class]
-    return {"not_a_result": not_a_result, "caught": [w.category for w in caught]}
+    return {"not_a_result": not_a_result, "caught": [w.category for w in caught],
+            "message": message}
 
 
 # --8<-- [start:repeat_activation]
-ACTIVATIONS: dict = {                    # name -> (function, its derivative)
+ACTIVATIONS: dict = {  # name -> (function, its derivative)
     "tanh": (torch.tanh, lambda x: 1 / torch.cosh(x) ** 2),
-    "sigmoid": (torch.sigmoid, lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x))),
+    "sigmoid": (torch.sigmoid,
+                lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x))),
 }
 
 
 class RepeatActivation(torch.autograd.Function):
-    """Apply the activation named by a string, then stack `copies` copies of the result."""
+    """Apply the activation named by a string, then stack `copies` copies."""
 
     @staticmethod
     def forward(ctx, x, copies, activation):
@@ -122,8 +127,10 @@ class RepeatActivation(torch.autograd.Function):
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         _, derivative = ACTIVATIONS[ctx.activation]
-        grad_x = grad_output.sum(dim=0) * derivative(x)   # each copy sends its gradient back
-        return grad_x, None, None        # one per input of forward: x, copies, activation
+        # each copy sends its gradient back
+        grad_x = grad_output.sum(dim=0) * derivative(x)
+        # one per input of forward: x, copies, activation
+        return grad_x, None, None
 # --8<-- [end:repeat_activation]
 
 
@@ -134,7 +141,8 @@ def repeat_activation_gradient():
     x = torch.tensor([-1., 0., 2.], requires_grad=True)
     y = RepeatActivation.apply(x, 3, "sigmoid")
     print("y.shape:", tuple(y.shape))
-    (y * torch.tensor([[1.], [2.], [3.]])).sum().backward()   # weights 1, 2, 3 for the copies
+    # weights 1, 2, 3 for the copies
+    (y * torch.tensor([[1.], [2.], [3.]])).sum().backward()
     print("x.grad  :", x.grad)
 
     s = torch.sigmoid(x.detach())
@@ -153,7 +161,7 @@ class SinCos(torch.autograd.Function):
         return torch.sin(x), torch.cos(x)
 
     @staticmethod
-    def backward(ctx, grad_sin, grad_cos):       # one incoming gradient per output
+    def backward(ctx, grad_sin, grad_cos):    # one incoming gradient per output
         (x,) = ctx.saved_tensors
         return grad_sin * torch.cos(x) - grad_cos * torch.sin(x)
 # --8<-- [end:sin_cos]
@@ -165,19 +173,23 @@ def sin_cos_gradient():
     # --8<-- [start:sin_cos_gradient]
     x = torch.tensor([0., 1., 2.], requires_grad=True)
     s, c = SinCos.apply(x)
-    s.register_hook(lambda grad: print("gradient into sin:", grad))
-    c.register_hook(lambda grad: print("gradient into cos:", grad))
+    into = {}                      # what flows into each output
+    s.register_hook(lambda grad: into.update(sin=grad))
+    c.register_hook(lambda grad: into.update(cos=grad))
     L = (2 * s + 3 * c).sum()
     L.backward()
+    print("gradient into sin:", into["sin"])
+    print("gradient into cos:", into["cos"])
     print("x.grad            :", x.grad)
-    print("2cos(x) - 3sin(x) :", 2 * torch.cos(x.detach()) - 3 * torch.sin(x.detach()))
+    print("2cos(x) - 3sin(x) :",
+          2 * torch.cos(x.detach()) - 3 * torch.sin(x.detach()))
 
     x2 = torch.tensor([0., 1., 2.], requires_grad=True)
     s2, c2 = SinCos.apply(x2)
-    s2.sum().backward()                    # c2 unused: backward gets zeros for grad_cos
+    s2.sum().backward()            # c2 unused: backward gets zeros for grad_cos
     print("only sin used     :", x2.grad, "= cos(x)")
     # --8<-- [end:sin_cos_gradient]
-    return {"x": x, "x2": x2}
+    return {"x": x, "x2": x2, "into": into}
 
 
 @example
@@ -188,16 +200,20 @@ def gradcheck_every_function():
     x = torch.randn(4, dtype=torch.float64, requires_grad=True)
     functions = {
         "ScaledTanh": ScaledTanh.apply,
-        "RepeatActivation, tanh": lambda x: RepeatActivation.apply(x, 3, "tanh"),
-        "RepeatActivation, sigmoid": lambda x: RepeatActivation.apply(x, 2, "sigmoid"),
+        "RepeatActivation, tanh":
+            lambda x: RepeatActivation.apply(x, 3, "tanh"),
+        "RepeatActivation, sigmoid":
+            lambda x: RepeatActivation.apply(x, 2, "sigmoid"),
         "SinCos": SinCos.apply,
     }
+    verdicts = {}
     for name, function in functions.items():
         first = gradcheck(function, (x,))
         second = gradgradcheck(function, (x,))
+        verdicts[name] = (first, second)
         print(f"{name:26} gradcheck: {first}  gradgradcheck: {second}")
     # --8<-- [end:gradcheck_every_function]
-    return {"x": x}
+    return {"x": x, "verdicts": verdicts}
 
 
 @example
@@ -219,7 +235,8 @@ class ScaledTanhWrongBackward(ScaledTanh):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output / torch.cosh(x / 4)     # should be / torch.cosh(x / 4) ** 2
+        # should be / torch.cosh(x / 4) ** 2
+        return grad_output / torch.cosh(x / 4)
 # --8<-- [end:wrong_backward]
 
 
@@ -260,7 +277,9 @@ class ScaledTanhModern(torch.autograd.Function):
         if ctx.needs_input_grad[0]:              # skip work nobody asked for
             grad_x = grad_output * sech2
         if ctx.needs_input_grad[1]:
-            grad_scale = (grad_output * (torch.tanh(u) - u * sech2)).sum_to_size(scale.shape)
+            grad_scale = (
+                grad_output * (torch.tanh(u) - u * sech2)
+            ).sum_to_size(scale.shape)
         return grad_x, grad_scale
 # --8<-- [end:scaled_tanh_modern]
 
@@ -272,7 +291,7 @@ def modern_needs_input_grad():
     x = torch.tensor([0., 4.], requires_grad=True)
     scale = torch.tensor(4.)                                  # a constant
     y = ScaledTanhModern.apply(x, scale)
-    print("needs_input_grad:", y.grad_fn.needs_input_grad)   # grad_fn is the ctx
+    print("needs_input_grad:", y.grad_fn.needs_input_grad)  # grad_fn is the ctx
     (y**2).sum().backward()
     print("x.grad:", x.grad, " scale.grad:", scale.grad)
 
@@ -290,10 +309,12 @@ def modern_needs_input_grad():
 
     x64 = torch.tensor([0.5, -1., 3.], dtype=torch.float64, requires_grad=True)
     scale64 = torch.tensor(4., dtype=torch.float64, requires_grad=True)
-    print("gradcheck:", gradcheck(ScaledTanhModern.apply, (x64, scale64)),
-          " gradgradcheck:", gradgradcheck(ScaledTanhModern.apply, (x64, scale64)))
+    verdicts = (gradcheck(ScaledTanhModern.apply, (x64, scale64)),
+                gradgradcheck(ScaledTanhModern.apply, (x64, scale64)))
+    print("gradcheck:", verdicts[0], " gradgradcheck:", verdicts[1])
     # --8<-- [end:modern_needs_input_grad]
-    return {"x": x, "scale": scale, "x_ref": x_ref, "scale_ref": scale_ref}
+    return {"x": x, "scale": scale, "x_ref": x_ref, "scale_ref": scale_ref,
+            "needs": y.grad_fn.needs_input_grad, "verdicts": verdicts}
 
 
 # --8<-- [start:numpy_scaled_tanh]
@@ -309,7 +330,7 @@ class NumpyScaledTanh(torch.autograd.Function):
         ctx.save_for_backward(inputs[0])
 
     @staticmethod
-    @once_differentiable                     # this backward cannot itself be differentiated
+    @once_differentiable         # this backward cannot itself be differentiated
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         dy_dx = 1 / np.cosh(x.detach().numpy() / 4) ** 2
@@ -326,16 +347,19 @@ def once_differentiable_second_derivative():
     (grad,) = torch.autograd.grad((y**2).sum(), x, create_graph=True)
     print("first derivative:", grad)
     try:
-        grad.sum().backward()              # a second derivative would go through NumPy
+        grad.sum().backward()       # a second derivative would go through NumPy
     except RuntimeError as error:
+        message = str(error)
         print("RuntimeError:", error)
 
     x64 = torch.tensor([0.5, -1., 3.], dtype=torch.float64, requires_grad=True)
-    print("gradcheck:", gradcheck(NumpyScaledTanh.apply, (x64,)),
-          " gradgradcheck:", gradgradcheck(NumpyScaledTanh.apply, (x64,),
-                                                          raise_exception=False))
+    verdicts = (gradcheck(NumpyScaledTanh.apply, (x64,)),
+                gradgradcheck(NumpyScaledTanh.apply, (x64,),
+                              raise_exception=False))
+    print("gradcheck:", verdicts[0], " gradgradcheck:", verdicts[1])
     # --8<-- [end:once_differentiable_second_derivative]
-    return {"x": x, "grad": grad.detach()}
+    return {"x": x, "grad": grad.detach(), "grad_fn": type(grad.grad_fn).__name__,
+            "message": message, "verdicts": verdicts}
 
 
 # --8<-- [start:max_with_index]
@@ -351,7 +375,7 @@ class MaxWithIndex(torch.autograd.Function):
     def setup_context(ctx, inputs, output):
         (x,) = inputs
         values, indices = output
-        ctx.mark_non_differentiable(indices)     # integer positions: no gradient
+        ctx.mark_non_differentiable(indices)    # integer positions: no gradient
         ctx.save_for_backward(indices)
         ctx.shape = x.shape
 
@@ -359,7 +383,9 @@ class MaxWithIndex(torch.autograd.Function):
     def backward(ctx, grad_values, grad_indices):   # grad_indices is never used
         (indices,) = ctx.saved_tensors
         grad_x = grad_values.new_zeros(ctx.shape)
-        return grad_x.scatter(-1, indices.unsqueeze(-1), grad_values.unsqueeze(-1))
+        return grad_x.scatter(
+            -1, indices.unsqueeze(-1), grad_values.unsqueeze(-1)
+        )
 # --8<-- [end:max_with_index]
 
 
@@ -377,10 +403,11 @@ def non_differentiable_indices():
 
     torch.manual_seed(0)
     x64 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    print("gradcheck:", gradcheck(MaxWithIndex.apply, (x64,)),
-          " gradgradcheck:", gradgradcheck(MaxWithIndex.apply, (x64,)))
+    verdicts = (gradcheck(MaxWithIndex.apply, (x64,)),
+                gradgradcheck(MaxWithIndex.apply, (x64,)))
+    print("gradcheck:", verdicts[0], " gradgradcheck:", verdicts[1])
     # --8<-- [end:non_differentiable_indices]
-    return {"x": x, "values": values, "indices": indices}
+    return {"x": x, "values": values, "indices": indices, "verdicts": verdicts}
 
 
 @example
@@ -391,15 +418,19 @@ def vmap_per_sample_gradients():
     batch = torch.randn(4, 3)
     scale = torch.tensor(4.)
 
-    batched = torch.func.vmap(ScaledTanhModern.apply, in_dims=(0, None))(batch, scale)
+    batched = torch.func.vmap(ScaledTanhModern.apply, in_dims=(0, None))(
+        batch, scale
+    )
     looped = torch.stack([ScaledTanhModern.apply(row, scale) for row in batch])
     print("forward, vmap equals loop:", torch.allclose(batched, looped))
 
     def loss(row, scale):
         return (ScaledTanhModern.apply(row, scale) ** 2).sum()
 
-    per_sample = torch.func.vmap(torch.func.grad(loss, argnums=(0, 1)), in_dims=(0, None))
-    grad_rows, grad_scales = per_sample(batch, scale)       # one gradient per sample
+    per_sample = torch.func.vmap(
+        torch.func.grad(loss, argnums=(0, 1)), in_dims=(0, None)
+    )
+    grad_rows, grad_scales = per_sample(batch, scale)  # one gradient per sample
     print("d loss / d scale, per sample:", grad_scales)
 
     loop_rows, loop_scales = [], []
@@ -410,13 +441,36 @@ def vmap_per_sample_gradients():
         loop_rows.append(row.grad)
         loop_scales.append(s.grad)
     print("the same, by a loop:         ", torch.stack(loop_scales))
-    print("gradients, vmap equals loop:", torch.allclose(grad_rows, torch.stack(loop_rows))
-          and torch.allclose(grad_scales, torch.stack(loop_scales)))
+    print(
+        "gradients, vmap equals loop:",
+        torch.allclose(grad_rows, torch.stack(loop_rows))
+        and torch.allclose(grad_scales, torch.stack(loop_scales)),
+    )
 
     try:
-        torch.func.vmap(ScaledTanh.apply)(batch)          # the form with ctx in forward
+        torch.func.vmap(ScaledTanh.apply)(batch)  # the form with ctx in forward
     except RuntimeError as error:
+        message = str(error)
         print("RuntimeError:", error)
     # --8<-- [end:vmap_per_sample_gradients]
     return {"batched": batched, "looped": looped, "grad_rows": grad_rows, "grad_scales": grad_scales,
-            "loop_rows": torch.stack(loop_rows), "loop_scales": torch.stack(loop_scales)}
+            "loop_rows": torch.stack(loop_rows), "loop_scales": torch.stack(loop_scales),
+            "message": message}
+
+
+@example
+def vmap_numpy_fails():
+    """Under generate_vmap_rule, NumPy code meets a batched tensor and raises."""
+    # --8<-- [start:vmap_numpy_fails]
+    class NumpyWithRule(NumpyScaledTanh):
+        generate_vmap_rule = True       # derive the rule by running the code
+
+    torch.manual_seed(0)
+    batch = torch.randn(4, 3)
+    try:
+        torch.func.vmap(NumpyWithRule.apply)(batch)
+    except RuntimeError as error:
+        message = str(error)
+        print("RuntimeError:", error)
+    # --8<-- [end:vmap_numpy_fails]
+    return {"message": message}

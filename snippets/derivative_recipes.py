@@ -20,17 +20,18 @@ torch.set_printoptions(precision=4, sci_mode=False)
 
 # --8<-- [start:stable_softplus]
 class StableSoftplus(torch.autograd.Function):
-    """log(1 + exp(x)) that neither overflows forward nor returns NaN backward."""
+    """log(1 + exp(x)) that neither overflows forward nor gives NaN backward."""
 
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))   # exp of a number <= 0
+        # exp of a number <= 0
+        return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
 
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * torch.sigmoid(x)                       # d/dx log(1 + e^x)
+        return grad_output * torch.sigmoid(x)                # d/dx log(1 + e^x)
 # --8<-- [end:stable_softplus]
 
 
@@ -44,7 +45,9 @@ def softplus_naive():
     print("exp(x) is infinite:  ", torch.exp(x.detach()).isinf())
     print("softplus is infinite:", y.detach().isinf())
     print("d/dx is NaN:         ", x.grad.isnan())
-    print("at x = -100 and x = 0: softplus", y.detach()[:2], " d/dx", x.grad[:2])
+    print(
+        "at x = -100 and x = 0: softplus", y.detach()[:2], " d/dx", x.grad[:2]
+    )
     # --8<-- [end:softplus_naive]
     return {"y": y.detach(), "grad": x.grad}
 
@@ -82,8 +85,10 @@ def softplus_fixed():
 
     reference = torch.tensor([-100., -1., 0., 1., 100.], requires_grad=True)
     F.softplus(reference).sum().backward()
-    print(f"largest difference from F.softplus: value {(y - F.softplus(reference)).abs().max():.1e},"
-          f" derivative {(x.grad - reference.grad).abs().max():.1e}")
+    value_error = (y - F.softplus(reference)).abs().max()
+    derivative_error = (x.grad - reference.grad).abs().max()
+    print(f"largest difference from F.softplus: value {value_error:.1e},"
+          f" derivative {derivative_error:.1e}")
 
     points = torch.linspace(-30, 30, 7, dtype=torch.float64, requires_grad=True)
     passed = torch.autograd.gradcheck(StableSoftplus.apply, (points,))
@@ -99,14 +104,14 @@ def rmse_naive():
     """sqrt of a mean: the gradient is NaN when every error is zero, and one step spreads it."""
     # --8<-- [start:rmse_naive]
     target = torch.tensor([1., 2., 3.])
-    prediction = torch.tensor([1., 2., 3.], requires_grad=True)   # a perfect fit
+    prediction = torch.tensor([1., 2., 3.], requires_grad=True)  # a perfect fit
 
     rmse = torch.sqrt(torch.mean((prediction - target) ** 2))
     rmse.backward()
     print("RMSE =", rmse.item(), " gradient is NaN:", prediction.grad.isnan())
 
     with torch.no_grad():
-        prediction -= 0.1 * prediction.grad                       # one gradient step
+        prediction -= 0.1 * prediction.grad                  # one gradient step
     print("prediction after one step is NaN:", prediction.isnan())
     # --8<-- [end:rmse_naive]
     return {"rmse": rmse.item(), "grad": prediction.grad, "after_step": prediction.detach()}
@@ -114,7 +119,7 @@ def rmse_naive():
 
 # --8<-- [start:rmse_function]
 class RMSE(torch.autograd.Function):
-    """sqrt(mean((prediction - target)**2)) with the subgradient 0 where it is zero."""
+    """sqrt(mean((prediction - target)**2)); subgradient 0 where it is 0."""
 
     @staticmethod
     def forward(ctx, prediction, target):
@@ -126,7 +131,7 @@ class RMSE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         error, value = ctx.saved_tensors
-        if value == 0:                            # every error is exactly zero: a minimum
+        if value == 0:                  # every error is exactly zero: a minimum
             d_prediction = torch.zeros_like(error)
         else:
             d_prediction = grad_output * error / (error.numel() * value)
@@ -145,7 +150,9 @@ def rmse_fixed():
 
     as_norm = prediction.detach().clone().requires_grad_()
     (torch.linalg.vector_norm(as_norm - target) / 3 ** 0.5).backward()
-    print("vector_norm(error) / sqrt(n) at zero error, gradient =", as_norm.grad)
+    print(
+        "vector_norm(error) / sqrt(n) at zero error, gradient =", as_norm.grad
+    )
 
     away = torch.tensor([1.5, 1.0, 3.2], requires_grad=True)
     RMSE.apply(away, target).backward()
@@ -170,7 +177,9 @@ def rmse_epsilon():
     eps = 1e-8
     target = torch.zeros(4)
     direction = torch.tensor([1., -1., 2., 0.5])
-    print(" error scale   RMSE       sqrt(MSE+eps)  |grad| Function  |grad| eps")
+    print(
+        " error scale   RMSE       sqrt(MSE+eps)  |grad| Function  |grad| eps"
+    )
     rows = []
     for scale in [1.0, 1e-2, 1e-4, 1e-6, 0.0]:
         exact = (scale * direction).requires_grad_()
@@ -179,25 +188,30 @@ def rmse_epsilon():
         smooth = (scale * direction).requires_grad_()
         smoothed = torch.sqrt(torch.mean((smooth - target) ** 2) + eps)
         smoothed.backward()
-        rows.append((scale, value.item(), smoothed.item(), exact.grad.norm().item(), smooth.grad.norm().item()))
+        rows.append(
+            (scale, value.item(), smoothed.item(), exact.grad.norm().item(),
+             smooth.grad.norm().item())
+        )
         print(f"{scale:10.0e}  {value.item():9.2e}  {smoothed.item():9.2e}"
-              f"      {exact.grad.norm().item():9.2e}     {smooth.grad.norm().item():9.2e}")
+              f"      {exact.grad.norm().item():9.2e}"
+              f"     {smooth.grad.norm().item():9.2e}")
     # --8<-- [end:rmse_epsilon]
     return {"rows": rows, "eps": eps, "n": direction.numel()}
 
 
 # --8<-- [start:clip_gradient]
 class ClipGradient(torch.autograd.Function):
-    """Identity forward; backward clamps the incoming gradient to [-limit, limit]."""
+    """Identity forward; backward clamps the gradient to [-limit, limit]."""
 
     @staticmethod
     def forward(ctx, x, limit):
-        ctx.limit = limit                 # a number, not a tensor: a plain attribute
-        return x.view_as(x)               # the same values, as a new tensor of this graph
+        ctx.limit = limit       # a number, not a tensor: a plain attribute
+        return x.view_as(x)     # the same values, as a new tensor of this graph
 
     @staticmethod
     def backward(ctx, grad_output):
-        return grad_output.clamp(-ctx.limit, ctx.limit), None     # no gradient for `limit`
+        # no gradient for `limit`
+        return grad_output.clamp(-ctx.limit, ctx.limit), None
 # --8<-- [end:clip_gradient]
 
 
@@ -212,7 +226,8 @@ def clipping_explodes():
         loss.backward()
         history.append(w.item())
         if step < 4:
-            print(f"step {step}: w = {w.item():12.4g}   dloss/dw = {w.grad.item():12.4g}")
+            print(f"step {step}: w = {w.item():12.4g}",
+                  f"  dloss/dw = {w.grad.item():12.4g}")
         else:
             print(f"step {step}: w is finite: {torch.isfinite(w).item()},"
                   f" dloss/dw is finite: {torch.isfinite(w.grad).item()}")
@@ -231,11 +246,12 @@ def clipping_tamed():
     w = torch.tensor(3.0, requires_grad=True)
     history = []
     for step in range(60):
-        loss = ClipGradient.apply(w, 1.0) ** 4       # the loss itself is unchanged
+        loss = ClipGradient.apply(w, 1.0) ** 4    # the loss itself is unchanged
         loss.backward()
         if step < 4 or step == 59:
-            print(f"step {step:2}: w = {w.item():.4f}   clipped dloss/dw = {w.grad.item():.4f}"
-                  f"   (unclipped {4 * w.item() ** 3:.4f})")
+            print(f"step {step:2}: w = {w.item():.4f}",
+                  f"  clipped dloss/dw = {w.grad.item():.4f}",
+                  f"  (unclipped {4 * w.item() ** 3:.4f})")
         history.append(w.item())
         with torch.no_grad():
             w -= 0.1 * w.grad
@@ -259,6 +275,35 @@ def clipping_gradcheck():
 
 
 @example
+def clipping_with_a_hook():
+    """A hook on w clips like the Function; with two uses of w they differ."""
+    # --8<-- [start:clipping_with_a_hook]
+    w = torch.tensor(3.0, requires_grad=True)
+    w.register_hook(lambda g: g.clamp(-1.0, 1.0))     # once, for every step
+    history = []
+    for step in range(60):
+        loss = w ** 4                                 # no Function in the loss
+        loss.backward()
+        history.append(w.item())
+        with torch.no_grad():
+            w -= 0.1 * w.grad
+        w.grad = None
+    print(f"hook: step 59: w = {history[-1]:.4f}")
+
+    # w used twice: 108 comes through w ** 4, 10 through 10 * w
+    a = torch.tensor(3.0, requires_grad=True)
+    (ClipGradient.apply(a, 1.0) ** 4 + 10 * a).backward()
+    b = torch.tensor(3.0, requires_grad=True)
+    b.register_hook(lambda g: g.clamp(-1.0, 1.0))
+    (b ** 4 + 10 * b).backward()
+    print("Function on the w ** 4 path:", a.grad.item(),
+          " hook on w:", b.grad.item())
+    # --8<-- [end:clipping_with_a_hook]
+    return {"history": history, "function_grad": a.grad.item(),
+            "hook_grad": b.grad.item()}
+
+
+@example
 def round_gradient():
     """torch.round: a staircase, so its derivative is zero wherever it exists."""
     # --8<-- [start:round_gradient]
@@ -273,7 +318,7 @@ def round_gradient():
 
 # --8<-- [start:round_ste]
 class RoundSTE(torch.autograd.Function):
-    """Round forward; pass the gradient straight through backward, as if round were x."""
+    """Round forward; backward passes the gradient through, as if for x."""
 
     @staticmethod
     def forward(ctx, x):
@@ -294,7 +339,7 @@ def ste_gradient():
     print("RoundSTE:        value", RoundSTE.apply(x).detach(), " d/dx", x.grad)
 
     y = x.detach().clone().requires_grad_()
-    same = y + (torch.round(y) - y).detach()         # value round(y), derivative 1
+    same = y + (torch.round(y) - y).detach()      # value round(y), derivative 1
     same.sum().backward()
     print("detach idiom:    value", same.detach(), " d/dx", y.grad)
     # --8<-- [end:ste_gradient]
@@ -312,7 +357,10 @@ def ste_training():
     targets = inputs @ true_weights
 
     results = {}
-    for name, quantise in [("torch.round", torch.round), ("RoundSTE", RoundSTE.apply)]:
+    for name, quantise in [
+        ("torch.round", torch.round),
+        ("RoundSTE", RoundSTE.apply),
+    ]:
         w = torch.zeros(4, requires_grad=True)
         losses = []
         for step in range(30):
@@ -323,15 +371,18 @@ def ste_training():
                 w -= 0.1 * w.grad
             w.grad = None
         results[name] = (losses, quantise(w).detach())
-        print(f"{name:12} loss every 5 steps: {[round(v, 3) for v in losses[::5]]}")
-        print(f"{'':12} weights used: {quantise(w).detach()}, stored: {w.detach()}")
+        every_5 = [round(v, 3) for v in losses[::5]]
+        print(f"{name:12} loss every 5 steps: {every_5}")
+        print(f"{'':12} weights used: {quantise(w).detach()},",
+              f"stored: {w.detach()}")
     # --8<-- [end:ste_training]
-    return {"results": results, "true_weights": true_weights}
+    return {"results": results, "true_weights": true_weights,
+            "stored": w.detach()}
 
 
 # --8<-- [start:black_box]
 def simulator(w):
-    """A black box of three weights, written with operations that also accept complex numbers.
+    """Three-weight black box, in operations that take complex numbers too.
 
     Examples:
         >>> simulator(torch.tensor([0., 0., 1.], dtype=torch.float64))
@@ -341,7 +392,7 @@ def simulator(w):
 
 
 class CentralDifference(torch.autograd.Function):
-    """Forward: f(w). Backward: each dF/dw_i by a central difference with the given step."""
+    """Forward: f(w). Backward: each dF/dw_i by a central difference."""
 
     @staticmethod
     def forward(ctx, f, w, step):
@@ -364,10 +415,11 @@ class CentralDifference(torch.autograd.Function):
 
 # --8<-- [start:complex_step]
 def complex_step_gradient(f, w, step=1e-20):
-    """Gradient of a real scalar f at real w: Im f(w + i*step*e_k) / step, for each k.
+    """Gradient of a real scalar f at real w: Im f(w + i*step*e_k) / step.
 
     Examples:
-        >>> complex_step_gradient(lambda w: (w ** 3).sum(), torch.tensor([1., 2.], dtype=torch.float64))
+        >>> w = torch.tensor([1., 2.], dtype=torch.float64)
+        >>> complex_step_gradient(lambda w: (w ** 3).sum(), w)
         tensor([ 3., 12.], dtype=torch.float64)
     """
     grad = torch.empty_like(w)
@@ -426,9 +478,12 @@ def finite_difference_validated():
     CentralDifference.apply(simulator, w, step).backward()
     reference = complex_step_gradient(simulator, w.detach())
     print("central-difference backward:", w.grad)
-    print(f"largest error against the complex step: {(w.grad - reference).abs().max():.1e}")
+    error = (w.grad - reference).abs().max()
+    print(f"largest error against the complex step: {error:.1e}")
 
-    passed = torch.autograd.gradcheck(lambda w: CentralDifference.apply(simulator, w, step), (w,))
+    passed = torch.autograd.gradcheck(
+        lambda w: CentralDifference.apply(simulator, w, step), (w,)
+    )
     print("gradcheck:", passed)
     # --8<-- [end:finite_difference_validated]
     return {"grad": w.grad, "reference": reference, "gradcheck": passed}
@@ -438,7 +493,7 @@ def finite_difference_validated():
 def gradcheck_is_circular():
     """A single-precision black box: gradcheck passes the bad step and fails the good one."""
     # --8<-- [start:gradcheck_is_circular]
-    def simulator_single(w):               # the same formula, computed in float32 inside
+    def simulator_single(w):      # the same formula, computed in float32 inside
         return simulator(w.float()).double()
 
     w = torch.tensor([0.3, 0.7, -1.2], dtype=torch.float64, requires_grad=True)
@@ -446,19 +501,25 @@ def gradcheck_is_circular():
     print("exact              :", exact)
     outcome = {}
     for step in [1e-6, 5e-3]:             # 1e-6 is gradcheck's own default eps
-        grad, = torch.autograd.grad(CentralDifference.apply(simulator_single, w, step), w)
+        (grad,) = torch.autograd.grad(
+            CentralDifference.apply(simulator_single, w, step), w
+        )
         passed = torch.autograd.gradcheck(
-            lambda w: CentralDifference.apply(simulator_single, w, step), (w,), raise_exception=False)
+            lambda w: CentralDifference.apply(simulator_single, w, step),
+            (w,),
+            raise_exception=False,
+        )
         error = (grad - exact).abs().max().item()
         outcome[step] = (passed, error)
-        print(f"step {step:.0e}: backward {grad}, error {error:.1e}, gradcheck passes: {passed}")
+        print(f"step {step:.0e}: backward {grad}, error {error:.1e},",
+              f"gradcheck passes: {passed}")
     # --8<-- [end:gradcheck_is_circular]
     return {"outcome": outcome}
 
 
 # --8<-- [start:counting_simulator]
 class Bowl:
-    """A black-box loss of n weights, computed with NumPy, that counts its evaluations."""
+    """A black-box loss of n weights in NumPy that counts its evaluations."""
 
     def __init__(self, n, seed=0):
         rng = np.random.default_rng(seed)
@@ -469,11 +530,13 @@ class Bowl:
     def __call__(self, w):
         self.evaluations += 1
         d = w.detach().numpy() - self.target
-        return torch.tensor(np.sum(self.curvature * d ** 2 + 0.1 * d ** 4), dtype=w.dtype)
+        return torch.tensor(
+            np.sum(self.curvature * d**2 + 0.1 * d**4), dtype=w.dtype
+        )
 
 
 class SPSA(torch.autograd.Function):
-    """Forward: f(w). Backward: an SPSA gradient from two evaluations, whatever len(w) is."""
+    """Forward: f(w). Backward: SPSA, two evaluations for any len(w)."""
 
     @staticmethod
     def forward(ctx, f, w, c):
@@ -484,9 +547,13 @@ class SPSA(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (w,) = ctx.saved_tensors
-        delta = torch.randint(0, 2, w.shape, dtype=w.dtype) * 2 - 1      # each entry +1 or -1
-        slope = (ctx.f(w + ctx.c * delta) - ctx.f(w - ctx.c * delta)) / (2 * ctx.c)
-        return None, grad_output * slope * delta, None                   # 1/delta_i = delta_i
+        # each entry +1 or -1
+        delta = torch.randint(0, 2, w.shape, dtype=w.dtype) * 2 - 1
+        slope = (ctx.f(w + ctx.c * delta) - ctx.f(w - ctx.c * delta)) / (
+            2 * ctx.c
+        )
+        # 1/delta_i = delta_i
+        return None, grad_output * slope * delta, None
 
 
 class ForwardDifference(torch.autograd.Function):
@@ -495,18 +562,19 @@ class ForwardDifference(torch.autograd.Function):
     @staticmethod
     def forward(ctx, f, w, step):
         value = f(w)
-        ctx.f, ctx.step, ctx.value = f, step, value
-        ctx.save_for_backward(w)
+        ctx.f, ctx.step = f, step
+        # the output too goes through save_for_backward, never onto ctx
+        ctx.save_for_backward(w, value)
         return value
 
     @staticmethod
     def backward(ctx, grad_output):
-        (w,) = ctx.saved_tensors
+        w, value = ctx.saved_tensors
         grad = torch.empty_like(w)
         for i in range(w.numel()):
             nudged = w.clone()
             nudged[i] += ctx.step
-            grad[i] = (ctx.f(nudged) - ctx.value) / ctx.step
+            grad[i] = (ctx.f(nudged) - value) / ctx.step
         return None, grad_output * grad, None
 # --8<-- [end:counting_simulator]
 
@@ -517,23 +585,26 @@ def spsa_versus_differences():
     # --8<-- [start:spsa_versus_differences]
     torch.manual_seed(0)
     curves, per_gradient = {}, {}
-    for name, estimator, lr, steps, option in [("SPSA", SPSA, 0.02, 300, 0.01),
-                                               ("forward differences", ForwardDifference, 0.2, 43, 1e-6)]:
+    for name, estimator, lr, steps, option in [
+        ("SPSA", SPSA, 0.02, 300, 0.01),
+        ("forward differences", ForwardDifference, 0.2, 43, 1e-6),
+    ]:
         bowl = Bowl(20)
         w = torch.zeros(20, dtype=torch.float64, requires_grad=True)
         curve = []
         for step in range(steps):
             loss = estimator.apply(bowl, w, option)            # 1 evaluation
             before = bowl.evaluations
-            loss.backward()                                     # the gradient's evaluations
+            loss.backward()                         # the gradient's evaluations
             per_gradient.setdefault(name, set()).add(bowl.evaluations - before)
             curve.append((bowl.evaluations, loss.item()))
             with torch.no_grad():
                 w -= lr * w.grad
             w.grad = None
         curves[name] = curve
-        print(f"{name:20} evaluations per gradient {per_gradient[name]}, {steps} steps,"
-              f" {bowl.evaluations} evaluations, loss {curve[0][1]:.3g} -> {curve[-1][1]:.2g}")
+        print(f"{name:20} evaluations per gradient {per_gradient[name]},",
+              f"{steps} steps, {bowl.evaluations} evaluations,",
+              f"loss {curve[0][1]:.3g} -> {curve[-1][1]:.2g}")
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, curve in curves.items():
@@ -554,7 +625,8 @@ def spsa_many_weights():
     n, budget = 2000, 900
     bowl = Bowl(n)
     w = torch.zeros(n, dtype=torch.float64, requires_grad=True)
-    print(f"one forward-difference step needs {n + 1} evaluations; the budget is {budget}")
+    print(f"one forward-difference step needs {n + 1} evaluations;",
+          f"the budget is {budget}")
     losses = []
     while bowl.evaluations + 3 <= budget:
         loss = SPSA.apply(bowl, w, 0.01)

@@ -23,7 +23,7 @@ def backward_twice():
     """Two losses share a part of the graph; the first backward frees it."""
     # --8<-- [start:backward_twice]
     x = torch.tensor([0.5, 1.0, 1.5], requires_grad=True)
-    h = x.exp()                  # shared by both losses; exp saves its result for backward
+    h = x.exp()       # shared by both losses; exp saves its result for backward
     loss_a = h.sum()
     loss_b = (h ** 2).sum()
 
@@ -45,15 +45,16 @@ def backward_twice_fixed():
 
     h = x.exp()
     loss_a, loss_b = h.sum(), (h ** 2).sum()
-    loss_a.backward(retain_graph=True)    # keep the saved values for one more pass
+    # keep the saved values for one more pass
+    loss_a.backward(retain_graph=True)
     loss_b.backward()                     # the last pass may free them
     retained = x.grad.clone()
     print("two passes, retain_graph=True:", retained)
 
     x.grad = None
-    h = x.exp()                           # a fresh forward pass records a fresh graph
+    h = x.exp()                     # a fresh forward pass records a fresh graph
     loss_a, loss_b = h.sum(), (h ** 2).sum()
-    (loss_a + loss_b).backward()          # one pass through the shared part
+    (loss_a + loss_b).backward()    # one pass through the shared part
     print("one pass over the sum:        ", x.grad)
 
     exact = x.detach().exp() + 2 * (2 * x.detach()).exp()
@@ -69,7 +70,7 @@ def carried_state():
     w = torch.tensor(0.5, requires_grad=True)
     state = torch.tensor(1.0)
     for step, x in enumerate([1.0, 2.0, 3.0]):
-        state = state * w + x              # hangs on to the previous step's graph
+        state = state * w + x            # hangs on to the previous step's graph
         loss = (state - 2.0) ** 2
         try:
             loss.backward()
@@ -90,14 +91,15 @@ def carried_state_detached():
     state = torch.tensor(1.0)
     steps = []
     for step, x in enumerate([1.0, 2.0, 3.0]):
-        previous = state.detach()          # the value goes on, its history does not
+        previous = state.detach()      # the value goes on, its history does not
         state = previous * w + x
         loss = (state - 2.0) ** 2
         w.grad = None                      # what optimizer.zero_grad() does
         loss.backward()
         by_hand = 2 * (state.item() - 2.0) * previous.item()
         steps.append((w.grad.item(), by_hand))
-        print(f"step {step}: w.grad = {w.grad.item():.4f}, 2(state - 2)·previous = {by_hand:.4f}")
+        print(f"step {step}: w.grad = {w.grad.item():.4f},",
+              f"2(state - 2)·previous = {by_hand:.4f}")
     # --8<-- [end:carried_state_detached]
     return {"steps": steps}
 
@@ -112,7 +114,8 @@ def no_grad_fn():
 
     w = torch.tensor(0.5)                      # forgot requires_grad=True
     loss = ((w * x - target) ** 2).mean()
-    print("w.requires_grad:", w.requires_grad, "| loss.requires_grad:", loss.requires_grad,
+    print("w.requires_grad:", w.requires_grad,
+          "| loss.requires_grad:", loss.requires_grad,
           "| loss.grad_fn:", loss.grad_fn)
     try:
         loss.backward()
@@ -121,9 +124,10 @@ def no_grad_fn():
         print(f"{type(error).__name__}: {error}")
 
     w = torch.tensor(0.5, requires_grad=True)
-    with torch.no_grad():                      # e.g. copied from an evaluation loop
+    with torch.no_grad():                  # e.g. copied from an evaluation loop
         loss = ((w * x - target) ** 2).mean()
-    print("w.requires_grad:", w.requires_grad, "| loss.requires_grad:", loss.requires_grad,
+    print("w.requires_grad:", w.requires_grad,
+          "| loss.requires_grad:", loss.requires_grad,
           "| loss.grad_fn:", loss.grad_fn)
     try:
         loss.backward()
@@ -131,7 +135,7 @@ def no_grad_fn():
         failures.append(error)
         print(f"{type(error).__name__}: {error}")
     # --8<-- [end:no_grad_fn]
-    return {"failures": failures}
+    return {"failures": failures, "w": w, "loss": loss}
 
 
 @example
@@ -143,7 +147,8 @@ def no_grad_fn_fixed():
 
     w = torch.tensor(0.5, requires_grad=True)
     loss = ((w * x - target) ** 2).mean()      # outside any no_grad block
-    print("loss.requires_grad:", loss.requires_grad, "| grad_fn:", type(loss.grad_fn).__name__)
+    print("loss.requires_grad:", loss.requires_grad,
+          "| grad_fn:", type(loss.grad_fn).__name__)
     loss.backward()
 
     by_hand = (2 * (w.detach() * x - target) * x).mean()
@@ -162,7 +167,7 @@ def leaf_in_place():
     loss.backward()
 
     try:
-        w -= 0.1 * w.grad                      # a gradient-descent step, written by hand
+        w -= 0.1 * w.grad             # a gradient-descent step, written by hand
     except RuntimeError as error:
         failure = error
         print(f"{type(error).__name__}: {error}")
@@ -181,12 +186,13 @@ def leaf_in_place_fixed():
     first_grad = w.grad.clone()
     print("w.grad:", first_grad, "| 2wx:", 2 * w.detach() * x)
 
-    with torch.no_grad():                      # the update itself is not part of the model
+    with torch.no_grad():           # the update itself is not part of the model
         w -= 0.1 * w.grad
     w.grad = None
     print("after the step, w:", w, "| leaf:", w.is_leaf)
 
-    (w ** 2 * x).sum().backward()              # the next step records and differentiates as before
+    # the next step records and differentiates as before
+    (w ** 2 * x).sum().backward()
     print("w.grad:", w.grad, "| 2wx:", 2 * w.detach() * x)
     # --8<-- [end:leaf_in_place_fixed]
     return {"first_grad": first_grad, "w": w, "x": x}
@@ -197,9 +203,9 @@ def inplace_modified():
     """Index assignment changes, in place, a value that sigmoid saved for its backward."""
     # --8<-- [start:inplace_modified]
     z = torch.tensor([-1.0, 0.0, 2.0], requires_grad=True)
-    p = torch.sigmoid(z)                        # sigmoid's backward needs its output p
+    p = torch.sigmoid(z)             # sigmoid's backward needs its output p
     print("version of p after sigmoid:", p._version)
-    p[0] = 0.0                                  # index assignment is an in-place operation
+    p[0] = 0.0                       # index assignment is an in-place operation
     print("version of p after p[0] = 0:", p._version)
     try:
         p.sum().backward()
@@ -215,7 +221,10 @@ def inplace_anomaly():
     """Anomaly mode names the backward node that found its saved value changed."""
     # --8<-- [start:inplace_anomaly]
     z = torch.tensor([-1.0, 0.0, 2.0], requires_grad=True)
-    with torch.autograd.set_detect_anomaly(True), warnings.catch_warnings(record=True) as caught:
+    with (
+        torch.autograd.set_detect_anomaly(True),
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always")
         p = torch.sigmoid(z)
         p[0] = 0.0
@@ -223,8 +232,12 @@ def inplace_anomaly():
             p.sum().backward()
         except RuntimeError as error:
             failure = error
-    # The warning goes on with the traceback of the forward call: file, line and code.
-    found = [str(w.message).split(".")[0] for w in caught if "Error detected" in str(w.message)]
+    # The warning goes on with the forward call's traceback: file, line, code.
+    found = [
+        str(w.message).split(".")[0]
+        for w in caught
+        if "Error detected" in str(w.message)
+    ]
     print("anomaly mode:", found[0])
     print(f"{type(failure).__name__}: {failure}")
     # --8<-- [end:inplace_anomaly]
@@ -239,13 +252,13 @@ def inplace_modified_fixed():
     keep = torch.tensor([0.0, 1.0, 1.0])
 
     p = torch.sigmoid(z)
-    (p * keep).sum().backward()                 # out of place: a new tensor, p untouched
+    (p * keep).sum().backward()        # out of place: a new tensor, p untouched
     masked = z.grad.clone()
     print("z.grad, p * keep:        ", masked)
 
     z.grad = None
     p = torch.sigmoid(z)
-    q = p.clone()                               # change a copy, not the saved value
+    q = p.clone()                           # change a copy, not the saved value
     q[0] = 0.0
     q.sum().backward()
     print("z.grad, clone then q[0]=0:", z.grad)
@@ -262,7 +275,7 @@ def non_leaf_grad():
     """Reading .grad of an intermediate result warns and gives None."""
     # --8<-- [start:non_leaf_grad]
     x = torch.tensor([1.0, 2.0], requires_grad=True)
-    h = 3 * x                                   # made by an operation: not a leaf
+    h = 3 * x                                 # made by an operation: not a leaf
     loss = (h ** 2).sum()
     loss.backward()
     print("x.is_leaf:", x.is_leaf, "| h.is_leaf:", h.is_leaf)
@@ -300,7 +313,8 @@ def non_leaf_weight():
     w = torch.randn(3, requires_grad=True) * 0.01     # the scaling is recorded
     print("scaled after requires_grad=True, leaf:", w.is_leaf)
 
-    w = (torch.randn(3) * 0.01).requires_grad_()      # scale first, then ask for gradients
+    # scale first, then ask for gradients
+    w = (torch.randn(3) * 0.01).requires_grad_()
     print("scaled before requires_grad_(), leaf: ", w.is_leaf)
     x = torch.tensor([1.0, 2.0, 3.0])
     (w * x).sum().backward()
@@ -316,7 +330,8 @@ def non_scalar_backward():
     w = torch.tensor(0.5, requires_grad=True)
     x = torch.tensor([1.0, 2.0, 3.0])
     target = torch.tensor([2.0, 4.0, 6.0])
-    losses = nn.functional.mse_loss(w * x, target, reduction="none")   # one per sample
+    # one per sample
+    losses = nn.functional.mse_loss(w * x, target, reduction="none")
     print("losses:", losses)
     try:
         losses.backward()
@@ -336,14 +351,16 @@ def non_scalar_backward_fixed():
     target = torch.tensor([2.0, 4.0, 6.0])
 
     losses = nn.functional.mse_loss(w * x, target, reduction="none")
-    losses.mean().backward()                    # one number: the usual training loss
+    losses.mean().backward()               # one number: the usual training loss
     mean_grad = w.grad.clone()
     print("w.grad from losses.mean():     ", mean_grad)
-    print("mean of 2(wx - t)x:            ", (2 * (w.detach() * x - target) * x).mean())
+    print("mean of 2(wx - t)x:            ",
+          (2 * (w.detach() * x - target) * x).mean())
 
     w.grad = None
     losses = nn.functional.mse_loss(w * x, target, reduction="none")
-    losses.backward(gradient=torch.ones_like(losses))   # weight 1 each: the gradient of the sum
+    # weight 1 each: the gradient of the sum
+    losses.backward(gradient=torch.ones_like(losses))
     print("w.grad with gradient=ones (sum):", w.grad)
     # --8<-- [end:non_scalar_backward_fixed]
     return {"mean_grad": mean_grad, "sum_grad": w.grad, "w": w.detach(), "x": x, "target": target}

@@ -33,18 +33,19 @@ def f(x, w):
 
 
 def f_string(x, w):
-    """The same model, computed by writing a formula for each x and evaluating the text.
+    """The same model, by writing a formula for each x and evaluating it.
 
     Examples:
         >>> f_string(torch.tensor([1., 2.]), torch.tensor([1., 1.])).tolist()
         [3.0, 8.0]
     """
-    w0, w1 = w.tolist()                  # plain Python numbers: the tensors are left behind
+    w0, w1 = w.tolist()      # plain Python numbers: the tensors are left behind
     values = []
     for xi in x.tolist():
         # parentheses matter: in Python "-0.5**2" is -0.25
         formula = f"2 * ({xi!r}) * ({w0!r}) + ({xi!r})**2 * ({w1!r})"
-        values.append(eval(formula))     # our own text, numbers only; see the last section
+        # our own text, numbers only; see the last section
+        values.append(eval(formula))
     return torch.tensor(values, dtype=w.dtype)
 # --8<-- [end:model_functions]
 
@@ -77,7 +78,7 @@ TRUE_W = torch.tensor([1.2, -3.4])
 
 
 def make_data(seed=0):
-    """200 training and 10 validation points on the curve f(x, TRUE_W), x uniform in [0, 1).
+    """200 training, 10 validation points on f(x, TRUE_W), x uniform in [0, 1).
 
     Examples:
         >>> x_train, y_train, x_valid, y_valid = make_data(seed=0)
@@ -96,7 +97,8 @@ def training_data():
     """The data both models learn from."""
     # --8<-- [start:training_data]
     x_train, y_train, x_valid, y_valid = make_data(seed=0)
-    print("training:  ", tuple(x_train.shape), x_train.dtype, " validation:", tuple(x_valid.shape))
+    print("training:  ", tuple(x_train.shape), x_train.dtype, " validation:",
+          tuple(x_valid.shape))
     print("first x:", x_train[:4])
     print("first y:", y_train[:4])
     print("same seed, same data:", torch.equal(make_data(seed=0)[0], x_train))
@@ -118,7 +120,7 @@ class Curve(nn.Module):
 
 
 def fit(model, x, y, epochs=20, seed=0):
-    """Adam (lr 0.1) on the MSE loss in batches of 10; returns the mean loss of each epoch.
+    """Adam (lr 0.1) on the MSE in batches of 10; returns mean loss per epoch.
 
     Examples:
         >>> x_train, y_train, _, _ = make_data()
@@ -128,7 +130,8 @@ def fit(model, x, y, epochs=20, seed=0):
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
     batches = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x, y), batch_size=10, shuffle=True,
-        generator=torch.Generator().manual_seed(seed))       # the same order for every model
+        # the same order for every model
+        generator=torch.Generator().manual_seed(seed))
     losses = []
     for epoch in range(epochs):
         total = 0.0
@@ -155,8 +158,8 @@ def fit_with_autograd():
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.semilogy(range(1, 21), losses, marker="o")
-    ax.set(xlabel="epoch", ylabel="mean training loss (MSE)", xticks=[1, 5, 10, 15, 20],
-           title="Fitting f with autograd")
+    ax.set(xlabel="epoch", ylabel="mean training loss (MSE)",
+           xticks=[1, 5, 10, 15, 20], title="Fitting f with autograd")
     plt.show()
     # --8<-- [end:fit_with_autograd]
     return {"w": model.w.detach().clone(), "losses": losses}
@@ -164,13 +167,15 @@ def fit_with_autograd():
 
 # --8<-- [start:forward_difference]
 class ForwardDifference(torch.autograd.Function):
-    """The output of a black box f(x, w), with the gradient for w by forward differences."""
+    """A black box f(x, w), with the gradient for w by forward differences."""
 
     @staticmethod
     def forward(ctx, f, x, w):
         y = f(x, w)
-        ctx.f = f                              # not a tensor: kept as a plain attribute
-        ctx.save_for_backward(x, w, y)         # y is f(x, w), reused by every difference
+        # not a tensor: kept as a plain attribute
+        ctx.f = f
+        # y is f(x, w), reused by every difference
+        ctx.save_for_backward(x, w, y)
         return y
 
     @staticmethod
@@ -181,9 +186,12 @@ class ForwardDifference(torch.autograd.Function):
         for i in range(len(w)):
             w_step = w.clone()
             w_step[i] += step
-            slope = (ctx.f(x, w_step) - y) / step        # ≈ ∂f/∂w_i at every x of the batch
-            grad_w[i] = (grad_output * slope).sum()      # chain rule, summed over the batch
-        return None, None, grad_w                        # no gradient for f and x
+            # ≈ ∂f/∂w_i at every x of the batch
+            slope = (ctx.f(x, w_step) - y) / step
+            # chain rule, summed over the batch
+            grad_w[i] = (grad_output * slope).sum()
+        # no gradient for f and x
+        return None, None, grad_w
 # --8<-- [end:forward_difference]
 
 
@@ -191,15 +199,18 @@ class ForwardDifference(torch.autograd.Function):
 def difference_gradient():
     """The string version gets a gradient again, close to autograd's [2, 1]."""
     # --8<-- [start:difference_gradient]
+    grads = {}
     for dtype in (torch.float32, torch.float64):
         x = torch.tensor([1.], dtype=dtype)
         w = torch.tensor([1., 1.], dtype=dtype, requires_grad=True)
         y = ForwardDifference.apply(f_string, x, w)
         y.sum().backward()
+        grads[dtype] = w.grad
         print(f"{str(dtype):14} grad_fn: {type(y.grad_fn).__name__}, "
               f"w.grad = {w.grad.tolist()}")
     # --8<-- [end:difference_gradient]
-    return {"w_grad_float64": w.grad}
+    return {"w_grad_float64": grads[torch.float64], "grads": grads,
+            "grad_fn": type(y.grad_fn).__name__}
 
 
 # --8<-- [start:count_calls]
@@ -316,10 +327,13 @@ def step_size_study():
 
 # --8<-- [start:wrapper_steps]
 def default_step(t, scheme="central"):
-    """A step for each element of t: sqrt(eps) (forward) or cbrt(eps) (central) times max(1, |t|).
+    """A step for each element of t: max(1, |t|) times sqrt(eps) or cbrt(eps).
+
+    sqrt(eps) for the forward scheme, cbrt(eps) for the central one.
 
     Examples:
-        >>> default_step(torch.tensor([0.5, -100.], dtype=torch.float64), "forward").tolist()
+        >>> t = torch.tensor([0.5, -100.], dtype=torch.float64)
+        >>> default_step(t, "forward").tolist()
         [1.4901161193847656e-08, 1.4901161193847656e-06]
     """
     eps = torch.finfo(t.dtype).eps
@@ -328,9 +342,10 @@ def default_step(t, scheme="central"):
 
 
 def perturbed(t, scheme="central"):
-    """The copies of t to evaluate, one per row, and the exact width of each difference.
+    """The copies of t to evaluate, one per row, and the exact width of each.
 
-    forward: n rows, t + h_i·e_i; central: 2n rows, t + h_i·e_i then t - h_i·e_i.
+    forward: n rows, t + h_i·e_i;
+    central: 2n rows, t + h_i·e_i then t - h_i·e_i.
 
     Examples:
         >>> rows, width = perturbed(torch.tensor([1., 2.]), "forward")
@@ -339,15 +354,17 @@ def perturbed(t, scheme="central"):
     """
     flat = t.detach().reshape(-1)
     shift = torch.diag(default_step(flat, scheme))
-    up = flat + shift                                  # row i: element i moved up
+    up = flat + shift                                # row i: element i moved up
     if scheme == "forward":
         rows, width = up, up.diagonal() - flat
     elif scheme == "central":
         down = flat - shift
         rows, width = torch.cat([up, down]), up.diagonal() - down.diagonal()
     else:
-        raise ValueError(f"scheme must be 'forward' or 'central', not {scheme!r}")
-    # the width is measured on the rows actually evaluated, not the nominal step:
+        raise ValueError(
+            f"scheme must be 'forward' or 'central', not {scheme!r}"
+        )
+    # the width is measured on the rows evaluated, not the nominal step:
     # t + h rounds, and dividing by the rounded difference removes that error
     return rows.reshape(-1, *t.shape), width
 # --8<-- [end:wrapper_steps]
@@ -355,37 +372,44 @@ def perturbed(t, scheme="central"):
 
 # --8<-- [start:wrapper]
 def weight_gradient(f, x, w, y, grad_y, scheme="central", batched=False):
-    """dL/dw = sum over outputs of grad_y · ∂y/∂w, each ∂y/∂w_i from one difference.
+    """dL/dw = sum over outputs of grad_y · ∂y/∂w; each ∂y/∂w_i one difference.
 
     Examples:
-        >>> x, w = torch.tensor([1., 2.], dtype=torch.float64), torch.tensor([3.], dtype=torch.float64)
+        >>> x = torch.tensor([1., 2.], dtype=torch.float64)
+        >>> w = torch.tensor([3.], dtype=torch.float64)
         >>> square = lambda x, w: w * x**2
-        >>> grad = weight_gradient(square, x, w, square(x, w), torch.ones_like(x))
+        >>> y = square(x, w)
+        >>> grad = weight_gradient(square, x, w, y, torch.ones_like(y))
         >>> torch.allclose(grad, (x**2).sum())      # d/dw of sum(w·x²)
         True
     """
     rows, width = perturbed(w, scheme)
     if batched:
-        outputs = f(x, rows)                                # one call, every row at once
+        # one call, every row at once
+        outputs = f(x, rows)
     else:
         outputs = torch.stack([f(x, row) for row in rows])  # one call per row
     n = w.numel()
-    differences = outputs - y if scheme == "forward" else outputs[:n] - outputs[n:]
+    differences = (
+        outputs - y if scheme == "forward" else outputs[:n] - outputs[n:]
+    )
     slopes = differences.reshape(n, -1) / width[:, None]    # row i ≈ ∂y/∂w_i
     return (slopes @ grad_y.reshape(-1)).reshape(w.shape)
 
 
 def input_gradient(f, x, w, y, grad_y, scheme="central"):
-    """dL/dx when sample k of y depends only on sample k of x (a batch along dim 0).
+    """dL/dx when sample k of y depends only on sample k of x (batch on dim 0).
 
     Every sample moves at once, so each feature of a sample costs one call
     (forward) or two (central), whatever the batch size.
 
     Examples:
-        >>> x, w = torch.tensor([1., 2.], dtype=torch.float64), torch.tensor([3.], dtype=torch.float64)
+        >>> x = torch.tensor([1., 2.], dtype=torch.float64)
+        >>> w = torch.tensor([3.], dtype=torch.float64)
         >>> square = lambda x, w: w * x**2
-        >>> grad = input_gradient(square, x, w, square(x, w), torch.ones_like(x))
-        >>> torch.allclose(grad, 2 * w * x)         # d/dx of w·x², sample by sample
+        >>> y = square(x, w)
+        >>> grad = input_gradient(square, x, w, y, torch.ones_like(y))
+        >>> torch.allclose(grad, 2 * w * x)    # d/dx of w·x², sample by sample
         True
     """
     samples = x.detach().reshape(len(x), -1)                # one row per sample
@@ -399,13 +423,14 @@ def input_gradient(f, x, w, y, grad_y, scheme="central"):
         width = up[:, j] - down[:, j]
         high = f(up.reshape(x.shape), w)
         low = y if scheme == "forward" else f(down.reshape(x.shape), w)
-        slopes = (high - low).reshape(len(x), -1) / width[:, None]   # sample k's own slope
+        # sample k's own slope
+        slopes = (high - low).reshape(len(x), -1) / width[:, None]
         grad[:, j] = (slopes * grad_y.reshape(len(x), -1)).sum(dim=1)
     return grad.reshape(x.shape)
 
 
 class FiniteDifferences(torch.autograd.Function):
-    """y = f(x, w) for a black box f, with gradients for x and w by finite differences."""
+    """y = f(x, w) for a black box f, differentiated by finite differences."""
 
     @staticmethod
     def forward(ctx, f, x, w, scheme="central", batched=False):
@@ -415,19 +440,21 @@ class FiniteDifferences(torch.autograd.Function):
         return y
 
     @staticmethod
-    @once_differentiable                  # no graph is built here: no second derivative
+    @once_differentiable          # no graph is built here: no second derivative
     def backward(ctx, grad_y):
         x, w, y = ctx.saved_tensors
         grad_x = grad_w = None
         if ctx.needs_input_grad[1]:       # only pay for what someone asked for
             grad_x = input_gradient(ctx.f, x, w, y, grad_y, ctx.scheme)
         if ctx.needs_input_grad[2]:
-            grad_w = weight_gradient(ctx.f, x, w, y, grad_y, ctx.scheme, ctx.batched)
+            grad_w = weight_gradient(
+                ctx.f, x, w, y, grad_y, ctx.scheme, ctx.batched
+            )
         return None, grad_x, grad_w, None, None
 
 
 def finite_differences(f, scheme="central", batched=False):
-    """f made differentiable: a function of (x, w) whose backward uses finite differences.
+    """f made differentiable: a function of (x, w) whose backward differences f.
 
     batched=True promises that f also takes a (k, n) stack of weight vectors and
     returns the k outputs stacked, so all perturbed weights cost one call.
@@ -447,13 +474,17 @@ def finite_differences(f, scheme="central", batched=False):
 
 # --8<-- [start:lorentzian]
 def lorentzian(x, w):
-    """height / (1 + ((x - centre) / width)²) for w = (height, centre, width), or a stack of w.
+    """height / (1 + ((x - centre) / width)²), w = (height, centre, width).
+
+    w may also be a stack of such weight vectors.
 
     Examples:
-        >>> lorentzian(torch.tensor([0., 1.]), torch.tensor([2., 0., 1.])).tolist()
+        >>> x, w = torch.tensor([0., 1.]), torch.tensor([2., 0., 1.])
+        >>> lorentzian(x, w).tolist()
         [2.0, 1.0]
     """
-    height, centre, width = (p[..., None] for p in w.unbind(-1))   # (k, 1) for a stack
+    # (k, 1) for a stack
+    height, centre, width = (p[..., None] for p in w.unbind(-1))
     z = (x - centre) / width
     return height / (1 + z * z)
 # --8<-- [end:lorentzian]
@@ -526,10 +557,11 @@ def wrapper_against_autograd():
 
 # --8<-- [start:complex_step]
 def lorentzian_numpy(x, w):
-    """The same curve computed by NumPy, which autograd cannot follow: a stand-in for compiled code.
+    """The same curve in NumPy, which autograd cannot follow, as compiled code.
 
     Examples:
-        >>> lorentzian_numpy(torch.tensor([0., 1.]), torch.tensor([2., 0., 1.])).tolist()
+        >>> x, w = torch.tensor([0., 1.]), torch.tensor([2., 0., 1.])
+        >>> lorentzian_numpy(x, w).tolist()
         [2.0, 1.0]
     """
     x, w = x.detach().numpy(), w.detach().numpy()
@@ -539,7 +571,7 @@ def lorentzian_numpy(x, w):
 
 
 def complex_step_jacobian(f, x, w, h=1e-20):
-    """∂f/∂w_i = Im f(x, w + i·h·e_i) / h, one row per weight; needs f to accept complex w.
+    """∂f/∂w_i = Im f(x, w + i·h·e_i) / h, a row per w_i; f must take complex w.
 
     Examples:
         >>> x = torch.tensor([2.], dtype=torch.float64)
@@ -547,7 +579,9 @@ def complex_step_jacobian(f, x, w, h=1e-20):
         >>> complex_step_jacobian(lambda x, w: w**3 * x, x, w).tolist()
         [[6.0]]
     """
-    rows = w.detach().to(torch.complex128) + 1j * h * torch.eye(w.numel(), dtype=torch.float64)
+    rows = w.detach().to(torch.complex128) + 1j * h * torch.eye(
+        w.numel(), dtype=torch.float64
+    )
     return torch.stack([f(x, row).imag / h for row in rows])
 # --8<-- [end:complex_step]
 
@@ -593,15 +627,17 @@ def wrapper_complex_step():
 def eval_is_not_a_sandbox():
     """Harmless demonstrations of what a formula given to eval can reach."""
     # --8<-- [start:eval_is_not_a_sandbox]
-    secret = "hunter2"                         # anything else in the caller's scope
+    # anything else in the caller's scope
+    secret = "hunter2"
     x = 0.5
     for text in ["2 * x + 1",                  # the formula we hoped for
                  "secret",                     # a variable it was never given
-                 "__import__('os').getpid"]:   # any module: os.remove is as near
+                 # any module: os.remove is as near
+                 "__import__('os').getpid"]:
         print(f"eval({text!r}) -> {eval(text)!r}")
 
-    # Removing the builtins does not help: attributes lead from () to every class
-    # loaded, including one that loads modules.
+    # Removing the builtins does not help: attributes lead from () to every
+    # class loaded, including one that loads modules.
     text = ("[c for c in ().__class__.__base__.__subclasses__()"
             " if c.__name__ == 'BuiltinImporter'][0]")
     print("without builtins ->", eval(text, {"__builtins__": {}}, {"x": x}))
@@ -610,13 +646,20 @@ def eval_is_not_a_sandbox():
 
 # --8<-- [start:safe_eval]
 class FormulaError(ValueError):
-    """A formula that uses anything beyond arithmetic on the names it was given."""
+    """A formula that uses anything beyond arithmetic on the names it got."""
 
 
-OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-             ast.Div: operator.truediv, ast.Pow: operator.pow,
-             ast.USub: operator.neg, ast.UAdd: operator.pos}
-FUNCTIONS = {"exp": (math.exp, torch.exp), "log": (math.log, torch.log),       # (numbers, tensors)
+OPERATORS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
+# (numbers, tensors)
+FUNCTIONS = {"exp": (math.exp, torch.exp), "log": (math.log, torch.log),
              "sqrt": (math.sqrt, torch.sqrt), "sin": (math.sin, torch.sin),
              "cos": (math.cos, torch.cos), "tanh": (math.tanh, torch.tanh)}
 MAX_LENGTH = 1000        # characters
@@ -625,7 +668,7 @@ MAX_EXPONENT = 100       # refuse 9**9**9 and the like outright
 
 
 def safe_eval(formula, variables):
-    """Evaluate an arithmetic formula over the given variables; refuse everything else.
+    """Evaluate an arithmetic formula over the given variables; refuse all else.
 
     Allowed: numbers, the names in variables, + - * / **, unary - and +,
     parentheses, and calls of the functions in FUNCTIONS. Variables may be
@@ -645,34 +688,49 @@ def safe_eval(formula, variables):
     try:
         tree = ast.parse(formula, mode="eval")          # parsing runs nothing
     except (SyntaxError, RecursionError) as error:
-        raise FormulaError(f"not a formula: {getattr(error, 'msg', error)}") from None
+        raise FormulaError(
+            f"not a formula: {getattr(error, 'msg', error)}"
+        ) from None
 
     def evaluate(node, depth=0):
         if depth > MAX_DEPTH:
             raise FormulaError(f"formula nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            return float(node.value)                    # no bool, str, bytes, complex
+            return float(node.value)              # no bool, str, bytes, complex
         if isinstance(node, ast.Name):
             if node.id.startswith("_") or node.id not in variables:
-                raise FormulaError(f"unknown name {node.id!r}; known: {sorted(variables)}")
+                raise FormulaError(
+                    f"unknown name {node.id!r}; known: {sorted(variables)}"
+                )
             return variables[node.id]
         if isinstance(node, ast.UnaryOp) and type(node.op) in OPERATORS:
             return OPERATORS[type(node.op)](evaluate(node.operand, depth + 1))
         if isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
-            left, right = evaluate(node.left, depth + 1), evaluate(node.right, depth + 1)
+            left, right = evaluate(node.left, depth + 1), evaluate(
+                node.right, depth + 1
+            )
             too_large = isinstance(right, float) and abs(right) > MAX_EXPONENT
             if isinstance(node.op, ast.Pow) and too_large:
-                raise FormulaError(f"exponent {right:g} is larger than {MAX_EXPONENT}")
+                raise FormulaError(
+                    f"exponent {right:g} is larger than {MAX_EXPONENT}"
+                )
             return OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else None
             if name not in FUNCTIONS or len(node.args) != 1 or node.keywords:
-                raise FormulaError(f"only {', '.join(FUNCTIONS)} may be called, with one "
-                                   f"argument: {ast.unparse(node)!r}")
+                raise FormulaError(
+                    f"only {', '.join(FUNCTIONS)} may be called, with one "
+                    f"argument: {ast.unparse(node)!r}"
+                )
             argument = evaluate(node.args[0], depth + 1)
             on_numbers, on_tensors = FUNCTIONS[name]
-            return on_tensors(argument) if torch.is_tensor(argument) else on_numbers(argument)
-        raise FormulaError(f"not allowed in a formula: {type(node).__name__} {ast.unparse(node)!r}")
+            return (
+                on_tensors(argument)
+                if torch.is_tensor(argument)
+                else on_numbers(argument)
+            )
+        raise FormulaError(f"not allowed in a formula: {type(node).__name__}"
+                           f" {ast.unparse(node)!r}")
 
     return evaluate(tree.body)
 # --8<-- [end:safe_eval]
@@ -683,23 +741,27 @@ def safe_formulas():
     """The safe evaluator computes arithmetic and refuses everything else, saying what it refused."""
     # --8<-- [start:safe_formulas]
     variables = {"x": 0.5, "w0": 1.2, "w1": -3.4}
-    for text in ["2 * x * w0 + x**2 * w1", "-x**2", "sqrt(x) * exp(-x) / (1 + x)"]:
+    for text in [
+        "2 * x * w0 + x**2 * w1",
+        "-x**2",
+        "sqrt(x) * exp(-x) / (1 + x)",
+    ]:
         print(f"{text!r:34} = {safe_eval(text, variables):.6f}")
 
     hostile = [
-        "__import__('os').getpid()",                  # a call of something not listed
-        "x.__class__.__mro__",                        # attribute access
-        "__builtins__",                               # a dunder name
-        "secret",                                     # a name it was not given
-        "lambda: 0",                                  # a function
-        "[c for c in (1, 2)]",                        # a comprehension
-        "import os",                                  # a statement, not an expression
-        "9**9**9**9",                                 # a number too large to compute
-        "'a' * 10**9",                                # a string
-        "x[0]",                                       # indexing
-        "(y := 1)",                                   # assignment
-        "sin(x, x)",                                  # a listed function, wrongly called
-        "-" * 990 + "x",                              # nesting that exhausts the stack
+        "__import__('os').getpid()",         # a call of something not listed
+        "x.__class__.__mro__",               # attribute access
+        "__builtins__",                      # a dunder name
+        "secret",                            # a name it was not given
+        "lambda: 0",                         # a function
+        "[c for c in (1, 2)]",               # a comprehension
+        "import os",                         # a statement, not an expression
+        "9**9**9**9",                        # a number too large to compute
+        "'a' * 10**9",                       # a string
+        "x[0]",                              # indexing
+        "(y := 1)",                          # assignment
+        "sin(x, x)",                         # a listed function, wrongly called
+        "-" * 990 + "x",                     # nesting that exhausts the stack
     ]
     for text in hostile:
         try:
@@ -714,7 +776,7 @@ def safe_formulas():
 def formula_with_autograd():
     """Evaluating the parsed formula on tensors gives back the graph, and exact gradients."""
     # --8<-- [start:formula_with_autograd]
-    formula = "2 * x * w0 + x**2 * w1"              # the user's text, never given to eval
+    formula = "2 * x * w0 + x**2 * w1"    # the user's text, never given to eval
     x = torch.tensor([1.])
     w = torch.tensor([1., 1.], requires_grad=True)
     y = safe_eval(formula, {"x": x, "w0": w[0], "w1": w[1]})

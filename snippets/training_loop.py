@@ -20,11 +20,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
-# iris.csv is in a folder "data" next to this script, or in the working directory
-# when there is no script file (an interactive session, a notebook).
+# iris.csv is in a folder "data" next to this script, or in the working
+# directory when there is no script file (an interactive session, a notebook).
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()
 IRIS_CSV = HERE / "data" / "iris.csv"
 # --8<-- [end:setup]
@@ -32,35 +33,92 @@ IRIS_CSV = HERE / "data" / "iris.csv"
 
 # --8<-- [start:load_iris]
 def load_iris(path):
-    """Read the iris table: measurements (150 x 4), species of each flower, species names.
+    """Read the iris table: measurements (150 x 4), species indices and names.
 
     Examples:
         >>> features, labels, species = load_iris(IRIS_CSV)
-        >>> features.shape, labels.bincount().tolist(), species
-        (torch.Size([150, 4]), [50, 50, 50], ['setosa', 'versicolor', 'virginica'])
+        >>> features.shape, labels.bincount().tolist()
+        (torch.Size([150, 4]), [50, 50, 50])
+        >>> species
+        ['setosa', 'versicolor', 'virginica']
     """
     with open(path, newline="") as file:
-        rows = list(csv.reader(line for line in file if not line.startswith("#")))
+        rows = list(
+            csv.reader(line for line in file if not line.startswith("#"))
+        )
     rows = rows[1:]                               # the first row is the header
     species = sorted({row[-1] for row in rows})
-    features = torch.tensor([[float(value) for value in row[:-1]] for row in rows])
+    features = torch.tensor(
+        [[float(value) for value in row[:-1]] for row in rows]
+    )
     labels = torch.tensor([species.index(row[-1]) for row in rows])
     return features, labels, species
 # --8<-- [end:load_iris]
 
 
+@example
+def loop_to_copy():
+    """A loop worth copying: standardized inputs, cross-entropy, mini-batches."""
+    # --8<-- [start:loop_to_copy]
+    features, labels, species = load_iris(IRIS_CSV)
+    # two thirds for training, in a seeded random order; the rest for testing
+    order = torch.randperm(150, generator=torch.Generator().manual_seed(0))
+    train, test = order[:100], order[100:]
+    x_train, x_test = standardize(features[train], features[test])
+    y_train, y_test = labels[train], labels[test]    # class indices 0, 1, 2
+
+    torch.manual_seed(0)                             # the initial weights
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    loss_fn = nn.CrossEntropyLoss()                  # scores, class indices
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    shuffle = torch.Generator().manual_seed(0)       # the order of the batches
+    batches = DataLoader(TensorDataset(x_train, y_train), batch_size=10,
+                         shuffle=True, generator=shuffle)
+
+    history = []
+    for epoch in range(1, 31):
+        model.train()                        # training mode (dropout, ...)
+        total = 0.0
+        for x, y in batches:                 # 10 shuffled mini-batches of 10
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(x)
+        model.eval()                         # evaluation mode
+        with torch.no_grad():                # no graph: nothing to train
+            scores = model(x_test)
+            test_loss = loss_fn(scores, y_test).item()
+            right = (scores.argmax(dim=1) == y_test).sum().item()
+        history.append((total / len(x_train), test_loss, right))
+        if epoch == 1 or epoch % 5 == 0:
+            print(f"epoch {epoch:2}: train loss {total / len(x_train):.3f},",
+                  f"test loss {test_loss:.3f},",
+                  f"test flowers right {right} of {len(y_test)}")
+    print(f"test accuracy: {right / len(y_test):.0%}")
+    # --8<-- [end:loop_to_copy]
+    return {"history": history, "model": model, "test": test,
+            "y_train": y_train, "batches": batches, "right": right,
+            "n_test": len(y_test)}
+
+
 # --8<-- [start:split]
 def split(features, labels, seed=0):
-    """Shuffle with a seeded generator; two thirds for training, the rest for testing.
+    """Shuffle with a seeded generator; two thirds to train, the rest to test.
 
     Targets are one-hot rows: species 2 becomes [0., 0., 1.].
 
     Examples:
-        >>> x_train, t_train, x_test, t_test = split(torch.rand(6, 4), torch.arange(6) % 3)
-        >>> x_train.shape, t_train.shape, x_test.shape, t_test.sum(dim=1).tolist()
-        (torch.Size([4, 4]), torch.Size([4, 3]), torch.Size([2, 4]), [1.0, 1.0])
+        >>> parts = split(torch.rand(6, 4), torch.arange(6) % 3)
+        >>> x_train, t_train, x_test, t_test = parts
+        >>> x_train.shape, t_train.shape, x_test.shape
+        (torch.Size([4, 4]), torch.Size([4, 3]), torch.Size([2, 4]))
+        >>> t_test.sum(dim=1).tolist()
+        [1.0, 1.0]
     """
-    order = torch.randperm(len(features), generator=torch.Generator().manual_seed(seed))
+    order = torch.randperm(
+        len(features), generator=torch.Generator().manual_seed(seed)
+    )
     targets = nn.functional.one_hot(labels, num_classes=3).float()
     train, test = order[: 2 * len(order) // 3], order[2 * len(order) // 3:]
     return features[train], targets[train], features[test], targets[test]
@@ -97,10 +155,14 @@ def training_loop():
 
     train_losses, test_losses = [], []
     for step in range(50):
-        optimizer.zero_grad()                     # clear the last step's gradients
-        loss = loss_fn(model(x_train), t_train)   # forward (model.forward) and loss
-        loss.backward()                           # fill p.grad for every parameter
-        with torch.no_grad():                     # test loss at the same weights
+        # clear the last step's gradients
+        optimizer.zero_grad()
+        # forward (model.forward) and loss
+        loss = loss_fn(model(x_train), t_train)
+        # fill p.grad for every parameter
+        loss.backward()
+        # test loss at the same weights
+        with torch.no_grad():
             test_losses.append(loss_fn(model(x_test), t_test).item())
         optimizer.step()                          # p -= lr * p.grad
         train_losses.append(loss.item())
@@ -122,8 +184,10 @@ def training_loop():
 
 
 # --8<-- [start:fit]
-def fit(model, x, t, steps=50, lr=1e-4, zero_grad=True, backward=True, step=True):
-    """The loop above with a switch for each call; the loss and gradient norm per step.
+def fit(
+    model, x, t, steps=50, lr=1e-4, zero_grad=True, backward=True, step=True
+):
+    """The loop above with a switch per call; loss and gradient norm per step.
 
     Examples:
         >>> x, t = torch.ones(2, 4), torch.eye(3)[:2]
@@ -142,10 +206,14 @@ def fit(model, x, t, steps=50, lr=1e-4, zero_grad=True, backward=True, step=True
             loss.backward()
         if step:
             optimizer.step()
-        grads = [p.grad.flatten() for p in model.parameters() if p.grad is not None]
+        grads = [
+            p.grad.flatten() for p in model.parameters() if p.grad is not None
+        ]
         losses.append(loss.item())
         grad_norms.append(torch.cat(grads).norm().item() if grads else 0.0)
     return losses, grad_norms
+
+
 # --8<-- [end:fit]
 
 
@@ -161,15 +229,19 @@ def leave_one_out():
                            ("without zero_grad()", {"zero_grad": False}),
                            ("without backward()", {"backward": False}),
                            ("without step()", {"step": False})]:
-        torch.manual_seed(0)                      # the same initial weights each time
+        torch.manual_seed(0)                # the same initial weights each time
         runs[name] = fit(TwoLayerNet(), x_train, t_train, **switches)
         losses, grad_norms = runs[name]
         print(f"{name:20} loss {losses[0]:.2f} -> {losses[-1]:6.2f}   "
-              f"gradient norm {grad_norms[0]:6.2f}, largest {max(grad_norms):6.2f}")
+              f"gradient norm {grad_norms[0]:6.2f},"
+              f" largest {max(grad_norms):6.2f}")
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 4), layout="constrained"
+    )
     for name, (losses, grad_norms) in runs.items():
-        style = "--" if name == "without step()" else "-"   # it hides "without backward()"
+        # it hides "without backward()"
+        style = "--" if name == "without step()" else "-"
         left.plot(losses, style, label=name)
         right.plot(grad_norms, style)
     left.set(xlabel="step", ylabel="training loss (sum)",
@@ -197,9 +269,11 @@ def accumulated_gradients():
     for step in range(10):
         loss = loss_fn(model(x_train), t_train)
         # this step's gradient alone; .grad is left as it is
-        own = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
+        own = torch.autograd.grad(
+            loss, list(model.parameters()), retain_graph=True
+        )
         summed = [total + g for total, g in zip(summed, own)]
-        loss.backward()                           # no zero_grad(): adds into .grad
+        loss.backward()                        # no zero_grad(): adds into .grad
         optimizer.step()
     gap = max((p.grad - total).abs().max().item()
               for p, total in zip(model.parameters(), summed))
@@ -253,12 +327,14 @@ def dead_units():
 
 # --8<-- [start:standardize]
 def standardize(x_train, x_test):
-    """Shift and scale each measurement to mean 0 and standard deviation 1 (training part).
+    """Shift and scale each measurement to mean 0 and standard deviation 1.
 
-    The test part is shifted and scaled by the same numbers: it stays unseen.
+    The numbers come from the training part; the test part is shifted and
+    scaled by the same numbers, so it stays unseen.
 
     Examples:
-        >>> train, test = standardize(torch.tensor([[1.], [3.], [5.]]), torch.tensor([[7.]]))
+        >>> x_train = torch.tensor([[1.], [3.], [5.]])
+        >>> train, test = standardize(x_train, torch.tensor([[7.]]))
         >>> train.flatten().tolist(), test.flatten().tolist()
         ([-1.0, 0.0, 1.0], [2.0])
     """
@@ -281,9 +357,10 @@ def standardized_inputs():
     ax.axhline(len(t_train) * (1 - (p**2).sum()), color="gray", linestyle="--",
                label="answering the species shares")
     results = {}
-    print("inputs             units alive   loss after 50 / 1000 steps   test right")
+    print("inputs             units alive   loss after 50 / 1000 steps",
+          "  test right")
     for name, (train, test) in inputs.items():
-        torch.manual_seed(0)                      # the same initial weights for both
+        torch.manual_seed(0)                 # the same initial weights for both
         model = TwoLayerNet()
         losses, _ = fit(model, train, t_train, steps=1000)
         with torch.no_grad():
@@ -291,8 +368,9 @@ def standardized_inputs():
             answers = model(test).argmax(dim=1)
             correct = (answers == t_test.argmax(dim=1)).sum().item()
         results[name] = {"losses": losses, "active": active, "correct": correct}
-        print(f"{name:18} {active} of 3        {losses[49]:7.4f} / {losses[-1]:7.4f}"
-              f"            {correct} of {len(test)}")
+        print(f"{name:18} {active} of 3       ",
+              f"{losses[49]:7.4f} / {losses[-1]:7.4f}           ",
+              f"{correct} of {len(test)}")
         ax.plot(range(0, 1000, 5), losses[::5], label=name)
     ax.set(xlabel="step", ylabel="training loss (sum)",
            title="Raw against standardized measurements")
@@ -304,7 +382,7 @@ def standardized_inputs():
 
 # --8<-- [start:rmse_loss]
 class RMSELoss(nn.Module):
-    """Root mean squared error, sqrt(MSE + eps); eps keeps the gradient finite at 0."""
+    """Root mean squared error, sqrt(MSE + eps); eps keeps gradients finite."""
 
     def __init__(self, eps=1e-8):
         super().__init__()
@@ -375,7 +453,7 @@ def rmse_at_zero():
 
 # --8<-- [start:ramp]
 class Ramp(nn.Module):
-    """max(x, 0) as a module, with the same derivative as clamp(min=0) at x = 0."""
+    """max(x, 0) as a module, with the derivative of clamp(min=0) at x = 0."""
 
     def forward(self, x):
         return torch.where(x >= 0, x, 0.0)
@@ -404,10 +482,12 @@ def ramp_matches_clamp():
           "  same gradients:", torch.equal(g_ramp, g_clamp))
 
     at_zero = {}
-    for name, f in [("clamp(min=0)", lambda x: x.clamp(min=0)),
-                    ("Ramp()", ramp),
-                    ("torch.relu", torch.relu),
-                    ("maximum(x, 0)", lambda x: torch.maximum(x, torch.zeros(())))]:
+    for name, f in [
+        ("clamp(min=0)", lambda x: x.clamp(min=0)),
+        ("Ramp()", ramp),
+        ("torch.relu", torch.relu),
+        ("maximum(x, 0)", lambda x: torch.maximum(x, torch.zeros(()))),
+    ]:
         at_zero[name] = value_and_gradient(f)[1][2].item()
         print(f"derivative at x = 0 of {name:14} {at_zero[name]}")
     # --8<-- [end:ramp_matches_clamp]
@@ -425,7 +505,7 @@ def ramp_in_a_network():
 
     torch.manual_seed(0)
     with_clamp = TwoLayerNet()
-    torch.manual_seed(0)                          # same draws, same initial weights
+    torch.manual_seed(0)                      # same draws, same initial weights
     with_ramp = nn.Sequential(nn.Linear(4, 3), Ramp(), nn.Linear(3, 3))
 
     losses_clamp, norms_clamp = fit(with_clamp, x_train, t_train)

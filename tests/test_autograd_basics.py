@@ -1,6 +1,7 @@
 """The truths each example of "How autograd works" must show, on its real result."""
 
 import torch
+from torch import nn
 
 from snippets import autograd_basics as page
 
@@ -9,6 +10,16 @@ def test_training_step_lowers_the_loss_and_fills_every_gradient():
     result = page.training_step()
     assert result["loss_after"] < result["loss_before"]
     assert all(p.grad is not None for p in result["model"].parameters())
+    assert result["with_grad"] == [True] * 6         # the printed "6 of 6"
+
+
+def test_classifier_bias_gradient_is_softmax_minus_one_at_the_label():
+    result = page.training_step()
+    scores, label = result["scores"], result["label"]
+    expected = scores.softmax(dim=1)[0] - nn.functional.one_hot(label, 10)[0]
+    grad = result["model"].classifier.bias.grad
+    torch.testing.assert_close(grad, expected)
+    assert (grad < 0).nonzero().flatten().tolist() == [label.item()]
 
 
 def test_gradients_by_hand_match_the_formulas():
@@ -16,6 +27,10 @@ def test_gradients_by_hand_match_the_formulas():
     a, b = result["a"], result["b"]
     assert torch.equal(a.grad, 9 * a.detach() ** 2)
     assert torch.equal(b.grad, -2 * b.detach())
+
+
+def test_backward_of_a_vector_asks_for_a_weighting():
+    assert "only for scalar outputs" in page.sum_backward()["message"]
 
 
 def test_sum_backward_gives_the_same_gradients():
@@ -39,9 +54,25 @@ def test_graph_walk_ends_at_the_leaf():
     assert result["accumulate"].variable is result["w"]
 
 
+def test_the_walk_has_no_node_for_the_constant_x():
+    loss = page.graph_walk()["loss"]
+    names, node = [], loss.grad_fn
+    while node is not None:
+        names.append(type(node).__name__)
+        parents = [parent for parent, _ in node.next_functions if parent is not None]
+        assert len(parents) <= 1
+        node = parents[0] if parents else None
+    assert names == ["SumBackward0", "ExpBackward0", "MulBackward0", "AccumulateGrad"]
+    # the multiplication's second input, x, has no node
+    mul = loss.grad_fn.next_functions[0][0].next_functions[0][0]
+    assert [parent is None for parent, _ in mul.next_functions] == [False, True]
+
+
 def test_dynamic_graph_derivative_is_two_to_the_number_of_doublings():
     result = page.dynamic_graph()
     assert result["last_grad"].item() == 2.0 ** result["last_steps"]
+    # the length of the graph depends on the input value
+    assert result["doublings"] == {1.0: 7, 10.0: 4}
 
 
 def test_requires_grad_propagates_from_any_input():
@@ -50,7 +81,11 @@ def test_requires_grad_propagates_from_any_input():
 
 
 def test_chain_rule_stops_where_backward_starts():
-    assert page.chain_rule()["dy_dx"].item() == 3.0
+    result = page.chain_rule()
+    assert result["dy_dx"].item() == 3.0
+    # the first x, reached through z's graph: dz/dx = 5 * 3
+    first_x = result["z"].grad_fn.next_functions[0][0].next_functions[0][0].variable
+    assert first_x.grad.item() == 15.0
 
 
 def test_gradients_accumulate_by_the_same_amount():
@@ -66,6 +101,8 @@ def test_frozen_weights_do_not_move_and_the_new_layer_does():
     assert not torch.equal(result["new_before"], model.classifier.weight)
     assert all(not p.requires_grad for p in model.features.parameters())
     assert all(p.requires_grad for p in model.classifier.parameters())
+    assert all(p.grad is None for p in model.features.parameters())   # no gradient computed
+    assert all(p.grad is not None for p in model.classifier.parameters())
 
 
 def test_outside_the_graph_records_nothing():
@@ -74,3 +111,7 @@ def test_outside_the_graph_records_nothing():
     assert not result["frozen"].requires_grad
     assert result["frozen"].data_ptr() == result["w"].data_ptr()
     assert result["served"].is_inference()
+    # an inference tensor joins a recorded sum, which saves nothing for backward ...
+    assert torch.equal(result["w_grad"], torch.ones(2))
+    # ... and fails only where autograd must save it
+    assert "cannot be saved for backward" in result["message"]

@@ -1,5 +1,6 @@
 """The truths each example of "torch.autograd.grad" must show, on its real result."""
 
+import pytest
 import torch
 from torch.testing import assert_close
 
@@ -61,6 +62,7 @@ def test_materialize_grads_gives_zeros_for_the_unused_input():
     assert_close(result["d2y_dwdx"], 2 * result["x"].detach())
     assert isinstance(result["d2y_dw2"], torch.Tensor)
     assert result["d2y_dw2"].item() == 0.0
+    assert_close(result["dy_dw"], (result["x"].detach() ** 2).sum())     # "= sum of x²"
 
 
 def test_batched_grad_outputs_give_the_jacobian():
@@ -131,3 +133,46 @@ def test_hessian_matches_formula_and_autograd():
     assert_close(result["H"], exact)
     assert_close(result["exact"], exact)
     assert_close(result["H"], result["by_autograd"])
+
+
+# --- claims of the prose that no example prints, checked directly ---------------------------
+
+def _cubic_of_linspace():
+    x = torch.linspace(0, 1, 100, requires_grad=True)
+    return x, x**3 + 2 * x**2 + 3 * x + 1
+
+
+def test_create_graph_also_retains_the_original_graph():
+    x, y = _cubic_of_linspace()
+    torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True)
+    (again,) = torch.autograd.grad(y, x, torch.ones_like(y))       # no "second time" error
+    assert_close(again, cubic_derivative(x))
+
+
+def test_the_unused_input_error_comes_after_the_graph_was_freed():
+    x, y = _cubic_of_linspace()
+    scale = torch.tensor(2.0, requires_grad=True)
+    with pytest.raises(RuntimeError, match="appears to not have been used"):
+        torch.autograd.grad(y, (x, scale), torch.ones_like(y))
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        torch.autograd.grad(y, (x, scale), torch.ones_like(y), allow_unused=True)
+
+
+def test_materialize_grads_with_allow_unused_false_is_a_value_error():
+    x, y = _cubic_of_linspace()
+    with pytest.raises(ValueError, match="allow_unused"):
+        torch.autograd.grad(y, x, torch.ones_like(y), materialize_grads=True, allow_unused=False)
+
+
+def test_the_heat_map_difference_is_below_the_colour_scale():
+    result = page.partial_heat_maps()
+    X, Y = result["X"].detach(), result["Y"].detach()
+    assert (result["dz_dX"] - (2 * X * Y + 2 * Y**3)).abs().max() <= 1e-5
+
+
+def test_a_dict_of_inputs_gives_a_dict_of_gradients_with_the_same_keys():
+    a = torch.tensor(2.0, requires_grad=True)
+    b = torch.tensor(3.0, requires_grad=True)
+    grads = torch.autograd.grad(a * b**2, {"a": a, "b": b})
+    assert isinstance(grads, dict) and list(grads) == ["a", "b"]
+    assert (grads["a"].item(), grads["b"].item()) == (9.0, 12.0)

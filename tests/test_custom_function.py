@@ -33,6 +33,9 @@ def test_plot_shows_the_function_and_its_exact_derivative():
     torch.testing.assert_close(result["y"], 4 * torch.tanh(x / 4))
     torch.testing.assert_close(result["dy_dx"], sech2(x / 4))
     assert result["dy_dx"].max().item() == pytest.approx(1.0)
+    # largest at the origin, towards zero where the function levels off
+    assert abs(x[result["dy_dx"].argmax()].item()) < 1e-6      # linspace's 0 is -1.8e-7
+    assert result["dy_dx"][0].item() < 0.01 and result["dy_dx"][-1].item() < 0.01
 
 
 def test_calling_the_class_computes_nothing_and_warns():
@@ -40,6 +43,7 @@ def test_calling_the_class_computes_nothing_and_warns():
     assert isinstance(result["not_a_result"], page.ScaledTanh)
     assert not isinstance(result["not_a_result"], torch.Tensor)
     assert result["caught"] and all(issubclass(c, DeprecationWarning) for c in result["caught"])
+    assert "non-static forward method is deprecated" in result["message"]   # calling it fails
 
 
 def test_repeat_activation_sums_the_copies_and_skips_the_non_tensors():
@@ -61,6 +65,8 @@ def test_sin_cos_gradient_combines_both_incoming_gradients():
     x, x2 = result["x"].detach(), result["x2"].detach()
     torch.testing.assert_close(result["x"].grad, 2 * torch.cos(x) - 3 * torch.sin(x))
     torch.testing.assert_close(result["x2"].grad, torch.cos(x2))
+    assert torch.equal(result["into"]["sin"], torch.full((3,), 2.0))
+    assert torch.equal(result["into"]["cos"], torch.full((3,), 3.0))
 
 
 def _every_function():
@@ -102,8 +108,14 @@ def test_the_page_checks_every_function_it_defines():
 
 @pytest.mark.filterwarnings("ignore:Input #0 requires gradient and is not a double")
 def test_page_gradcheck_examples_pass_and_float32_fails():
-    page.gradcheck_every_function()
+    verdicts = page.gradcheck_every_function()["verdicts"]
+    assert len(verdicts) == 4 and all(v == (True, True) for v in verdicts.values())
     assert page.gradcheck_float32()["passed"] is False
+
+
+def test_gradcheck_in_float32_warns():
+    with pytest.warns(UserWarning, match="not a double precision"):
+        page.gradcheck_float32()
 
 
 def test_gradcheck_catches_the_wrong_backward():
@@ -126,12 +138,21 @@ def test_modern_form_skips_unwanted_gradients_and_matches_autograd():
     y = page.ScaledTanhModern.apply(x, torch.tensor(4.0))
     assert y.grad_fn.needs_input_grad == (True, False)
     assert page.ScaledTanhModern.backward(y.grad_fn, torch.ones(2))[1] is None
+    assert result["needs"] == (True, True)                 # with a learnable scale
+    assert result["verdicts"] == (True, True)
 
 
 def test_once_differentiable_gives_the_first_derivative_only():
     result = page.once_differentiable_second_derivative()
     x = result["x"].detach()
     torch.testing.assert_close(result["grad"], 2 * 4 * torch.tanh(x / 4) * sech2(x / 4))
+    assert result["grad_fn"] == "Error"                    # the node that only raises
+    assert "marked with @once_differentiable" in result["message"]
+    assert result["verdicts"] == (True, False)
+
+
+def test_generate_vmap_rule_on_numpy_code_raises():
+    assert "doesn't have storage" in page.vmap_numpy_fails()["message"]
 
 
 def test_indices_marked_non_differentiable():
@@ -145,6 +166,7 @@ def test_indices_marked_non_differentiable():
     assert not indices.requires_grad
     (values * torch.tensor([10.0, 20.0])).sum().backward()
     torch.testing.assert_close(result["x"].grad, builtin.grad)
+    assert result["verdicts"] == (True, True)
 
 
 def test_vmap_equals_the_loop():
@@ -153,3 +175,4 @@ def test_vmap_equals_the_loop():
     torch.testing.assert_close(result["grad_rows"], result["loop_rows"])
     torch.testing.assert_close(result["grad_scales"], result["loop_scales"])
     assert result["grad_scales"].shape == (4,)
+    assert "must override the setup_context" in result["message"]   # ScaledTanh refused

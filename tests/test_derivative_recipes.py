@@ -1,11 +1,17 @@
 """The truths each recipe of "Recipes for your own derivative" must show, on its real result:
 the naive version fails (NaN, explosion, zero gradient, unaffordable cost) and the fix does not."""
 
+import gc
+import importlib
+import inspect
 import math
+import weakref
 
+import pytest
 import torch
 
 from snippets import derivative_recipes as page
+from snippets.pipeline.examples import page_modules
 
 
 # 1. softplus
@@ -20,6 +26,17 @@ def test_naive_softplus_overflows_forward_and_is_nan_backward():
 def test_stable_formula_under_autograd_depends_on_the_spelling_at_zero():
     at_zero = page.softplus_stable_formula()["at_zero"]
     assert at_zero == {"clamp(min=0)": 1.0, "relu": 0.0, "maximum(x,0)": 0.5}
+
+
+def test_only_relu_gives_the_minimum_norm_subgradient_at_zero():
+    """Autograd mechanics: for a convex kink, the subgradient of minimum norm. For max(x, 0)
+    the subgradients at 0 are [0, 1]; every spelling stays inside, only relu takes 0."""
+    at_zero = page.softplus_stable_formula()["at_zero"]
+    assert all(0.0 <= slope <= 1.0 for slope in at_zero.values())
+    assert [name for name, slope in at_zero.items() if slope == 0.0] == ["relu"]
+    x = torch.tensor(0.0, requires_grad=True)
+    x.clamp(min=0).backward()
+    assert x.grad.item() == 1.0                 # clamp(min=0): the other end of [0, 1]
 
 
 def test_stable_softplus_is_finite_matches_softplus_and_passes_gradcheck():
@@ -82,6 +99,14 @@ def test_gradcheck_cannot_see_a_clip_at_one():
     assert page.clipping_gradcheck()["verdicts"] == {1.0: True, 0.5: False}
 
 
+def test_a_hook_on_w_clips_the_same_descent_and_the_sum_of_two_uses():
+    hooked = page.clipping_with_a_hook()
+    assert hooked["history"] == page.clipping_tamed()["history"]
+    # the Function clips the 108 of w**4 and passes the 10 of 10*w; the hook clips 118
+    assert hooked["function_grad"] == 1.0 + 10.0
+    assert hooked["hook_grad"] == 1.0
+
+
 # 4. straight-through estimator
 
 def test_round_has_zero_gradient():
@@ -104,6 +129,8 @@ def test_only_the_ste_learns_the_integer_weights():
     assert len(set(stuck)) == 1                                   # the loss never moved
     assert learned[-1] == 0.0 and learned[-1] < stuck[-1]
     assert torch.equal(weights, result["true_weights"])
+    stored = result["stored"]                       # "even though the stored weights are not"
+    assert torch.equal(stored.round(), weights) and not torch.equal(stored, weights)
 
 
 # 5. finite differences against the complex step
@@ -151,6 +178,7 @@ def test_spsa_uses_two_evaluations_per_gradient_and_converges():
     assert [e for e, _ in spsa] == [3 * (k + 1) for k in range(len(spsa))]  # 1 forward + 2 backward
     differences = result["curves"]["forward differences"]
     assert abs(differences[-1][0] - spsa[-1][0]) <= 21                       # a comparable budget
+    assert differences[-1][1] < spsa[-1][1] / 1000          # differences get further here
 
 
 def test_spsa_makes_progress_where_forward_differences_cannot_start():
@@ -158,3 +186,90 @@ def test_spsa_makes_progress_where_forward_differences_cannot_start():
     assert result["n"] + 1 > result["budget"] >= result["evaluations"]
     assert len(result["losses"]) == result["evaluations"] // 3
     assert result["losses"][-1] < 0.9 * result["losses"][0]
+
+
+# --- no Function the site defines keeps its graph alive ---------------------------------------
+
+
+def _x(*shape):
+    return torch.rand(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+
+# How to call each Function the pages define; a new Function needs an entry here.
+CALLS = {
+    "custom_function.ScaledTanh": lambda F: F.apply(_x(3).requires_grad_()),
+    "custom_function.RepeatActivation": lambda F: F.apply(_x(3).requires_grad_(), 2, "tanh"),
+    "custom_function.SinCos": lambda F: F.apply(_x(3).requires_grad_()),
+    "custom_function.ScaledTanhWrongBackward": lambda F: F.apply(_x(3).requires_grad_()),
+    "custom_function.ScaledTanhModern": lambda F: F.apply(_x(3).requires_grad_(), torch.tensor(4.0)),
+    "custom_function.NumpyScaledTanh": lambda F: F.apply(_x(3).requires_grad_()),
+    "custom_function.MaxWithIndex": lambda F: F.apply(_x(2, 3).requires_grad_()),
+    "derivative_recipes.StableSoftplus": lambda F: F.apply(_x(3).requires_grad_()),
+    "derivative_recipes.RMSE": lambda F: F.apply(_x(3).requires_grad_(), _x(3)),
+    "derivative_recipes.ClipGradient": lambda F: F.apply(_x(3).requires_grad_(), 1.0),
+    "derivative_recipes.RoundSTE": lambda F: F.apply(_x(3).requires_grad_()),
+    "derivative_recipes.CentralDifference":
+        lambda F: F.apply(page.simulator, _x(3).requires_grad_(), 1e-6),
+    "derivative_recipes.SPSA": lambda F: F.apply(page.Bowl(3), _x(3).requires_grad_(), 0.01),
+    "derivative_recipes.ForwardDifference":
+        lambda F: F.apply(page.Bowl(3), _x(3).requires_grad_(), 1e-6),
+    "finite_differences.ForwardDifference":
+        lambda F: F.apply(lambda x, w: 2 * x * w[0] + x**2 * w[1], _x(4), _x(2).requires_grad_()),
+    "finite_differences.FiniteDifferences":
+        lambda F: F.apply(lambda x, w: 2 * x * w[0] + x**2 * w[1], _x(4), _x(2).requires_grad_()),
+}
+
+
+def _site_functions():
+    """Every autograd.Function subclass defined in a page module, found by inspection."""
+    found = {}
+    for name in page_modules():
+        module = importlib.import_module(f"snippets.{name}")
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, torch.autograd.Function) and cls.__module__ == module.__name__:
+                found[f"{name}.{cls_name}"] = cls
+    return found
+
+
+def _graph_outlives_its_output(call, function):
+    """Run the Function, drop every reference to its result, and say whether the node survived.
+
+    Reference counting alone frees an acyclic graph at once; automatic collection is switched off,
+    so a node kept by a reference cycle stays alive."""
+    gc.disable()
+    try:
+        out = call(function)
+        first = out[0] if isinstance(out, tuple) else out
+        node = weakref.ref(first.grad_fn)
+        del out, first
+        return node() is not None
+    finally:
+        gc.enable()
+
+
+class _LeakyIdentity(torch.autograd.Function):
+    """What the rule forbids: the output on the ctx of its own grad_fn."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = x * 1
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        return grad_y
+
+
+def test_the_leak_detector_sees_an_output_kept_on_ctx():
+    assert _graph_outlives_its_output(lambda F: F.apply(_x(3).requires_grad_()), _LeakyIdentity)
+    gc.collect()                                      # the cycle it made, cleaned up
+
+
+def test_every_function_of_the_site_is_called_here():
+    assert sorted(_site_functions()) == sorted(CALLS)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_no_function_keeps_its_graph_alive_after_the_last_reference_goes(name):
+    assert not _graph_outlives_its_output(CALLS[name], _site_functions()[name])

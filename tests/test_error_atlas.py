@@ -57,11 +57,22 @@ def test_detached_state_gives_each_step_its_own_gradient(no_warnings):
 # 2. Does not require grad and does not have a grad_fn
 
 def test_unrecorded_loss_fails_for_both_causes():
-    failures = page.no_grad_fn()["failures"]
+    result = page.no_grad_fn()
+    failures = result["failures"]
     assert len(failures) == 2
     for failure in failures:
         assert_raised(failure, "does not require grad")
         assert "does not have a grad_fn" in str(failure)
+        assert "element 0 of tensors" in str(failure)
+    # the second cause: the weight requires grad, the loss made under no_grad does not
+    assert result["w"].requires_grad
+    assert not result["loss"].requires_grad and result["loss"].grad_fn is None
+
+
+def test_element_0_of_tensors_is_an_index_into_the_tensors_given_to_backward():
+    recorded = torch.tensor(1.0, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="element 1 of tensors does not require grad"):
+        torch.autograd.backward([recorded, torch.tensor(3.0)])
 
 
 def test_recorded_loss_gives_the_exact_gradient(no_warnings):
@@ -103,6 +114,9 @@ def test_anomaly_mode_names_the_backward_node():
     result = page.inplace_anomaly()
     assert_raised(result["failure"], "modified by an inplace operation")
     assert result["found"] == ["Error detected in SigmoidBackward0"]
+    # under anomaly mode the hint points to the backtrace instead of anomaly detection
+    assert "the backtrace further above" in str(result["failure"])
+    assert "enable anomaly detection" in str(page.inplace_modified()["failure"])
     assert not torch.is_anomaly_enabled()
 
 
@@ -137,6 +151,8 @@ def test_retain_grad_keeps_the_intermediate_gradient(no_warnings):
 def test_weight_scaled_before_requires_grad_is_a_leaf_with_a_gradient(no_warnings):
     result = page.non_leaf_weight()
     assert result["w"].is_leaf
+    # the first spelling: scaled after requires_grad=True is recorded, so not a leaf
+    assert not (torch.randn(3, requires_grad=True) * 0.01).is_leaf
     torch.testing.assert_close(result["w"].grad, result["x"])
 
 

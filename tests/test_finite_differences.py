@@ -55,6 +55,19 @@ def test_autograd_fit_reaches_the_true_weights():
     assert result["losses"][-1] < 1e-3 * result["losses"][0]
 
 
+def test_autograd_fit_loss_falls_eleven_orders_with_no_floor_in_sight():
+    result = page.fit_with_autograd()
+    losses = result["losses"]
+    # "about eleven orders of magnitude, to a few times 1e-12"
+    assert 1e10 < losses[0] / losses[-1] < 1e12
+    assert 1e-12 < losses[-1] < 1e-11
+    # "still falling in the last epoch": no floor in the plot
+    assert all(later < earlier for earlier, later in zip(losses, losses[1:]))
+    assert losses[-1] < losses[-2] / 5
+    # "agree with the true ones to within 1e-5"
+    assert (result["w"] - TRUE_W).abs().max() < 1e-5
+
+
 def test_finite_difference_fit_reaches_the_true_weights(both):
     torch.testing.assert_close(both["w_fd"], TRUE_W, rtol=0, atol=FIT_TOLERANCE)
     torch.testing.assert_close(both["w"], TRUE_W, rtol=0, atol=FIT_TOLERANCE)
@@ -79,6 +92,52 @@ def test_autograd_fit_in_the_page_and_in_fit_both_are_the_same():
 
 def test_forward_differences_cost_n_plus_one_calls_per_step(both):
     assert both["calls"] == 20 * 20 * (2 + 1)
+
+
+def test_float32_first_entry_is_the_step_width_error_alone():
+    grads = page.difference_gradient()["grads"]
+    stored = torch.tensor(1.001, dtype=torch.float32).item()      # fl(1.001)
+    assert stored != 1.001
+    x = torch.tensor([1.0])
+    # f is exact at the perturbed point: 2·fl(1.001) + 1 is a float32 number
+    at_step = page.f_string(x, torch.tensor([stored, 1.0])).item()
+    assert at_step == 2 * stored + 1
+    # the first entry is 2·(fl(1.001) - 1)/0.001, rounded once to float32
+    exact_quotient = 2 * (stored - 1) / 0.001
+    assert grads[torch.float32][0].item() == torch.tensor(exact_quotient).item()
+    assert math.isclose(exact_quotient / 2 - 1, 4.7e-5, rel_tol=0.01)
+
+
+def test_the_difference_result_has_a_grad_fn_again():
+    assert page.difference_gradient()["grad_fn"] == "ForwardDifferenceBackward"
+
+
+def test_float64_error_is_the_step_width_alone_for_both_entries():
+    grads = page.difference_gradient()["grads"]
+    assert grads[torch.float64].tolist() == [2 * (1.001 - 1) / 0.001,
+                                             (1.001 - 1) / 0.001]
+
+
+def test_float32_second_entry_adds_the_rounding_of_f():
+    grads = page.difference_gradient()["grads"]
+    stored = torch.tensor(1.001, dtype=torch.float32).item()
+    at_step = page.f_string(torch.tensor([1.0]), torch.tensor([1.0, stored]))
+    # 3.0010000467... is not a float32 number: the value is rounded by ~1.2e-7
+    rounding = at_step.item() - (2 + stored)
+    assert rounding != 0 and math.isclose(abs(rounding), 1.2e-7, rel_tol=0.05)
+    second = grads[torch.float32][1].item()
+    step_only = (stored - 1) / 0.001
+    # a thousandfold magnified: 0.99993 instead of 1.0000467
+    assert round(second, 5) == 0.99993 and round(step_only, 7) == 1.0000467
+    assert math.isclose(second - step_only, rounding / 0.001, rel_tol=1e-3)
+
+
+def test_the_wrapper_divides_by_the_width_evaluated_and_removes_the_step_error():
+    """The same point in float32: the wrapper's forward scheme gets the first entry exact."""
+    w = torch.tensor([1.0, 1.0], requires_grad=True)
+    page.finite_differences(page.f_string, scheme="forward")(torch.tensor([1.0]), w).sum().backward()
+    assert w.grad[0].item() == 2.0
+    assert page.difference_gradient()["grads"][torch.float32][0].item() != 2.0
 
 
 def test_forward_difference_gradient_is_close_to_autograd_with_rounding_error_only():

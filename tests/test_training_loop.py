@@ -3,6 +3,7 @@
 import math
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -31,6 +32,54 @@ def test_the_data_file_names_its_source_and_licence():
     head = DATA.read_text(encoding="utf-8").splitlines()[:4]
     assert all(line.startswith("#") for line in head)
     assert "Fisher" in " ".join(head) and "Public domain" in " ".join(head)
+
+
+# --- the loop worth copying ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def copied():
+    return page.loop_to_copy()
+
+
+def test_the_loop_to_copy_classifies_at_least_90_percent_of_the_held_out_third(copied):
+    result = copied
+    assert result["n_test"] == 50
+    assert result["right"] >= 0.9 * result["n_test"]
+    assert result["right"] == 49                      # "49 of the 50", "98 %"
+    history = result["history"]
+    assert len(history) == 30
+    assert history[-1][0] < history[0][0] / 5 and history[-1][1] < history[0][1] / 5
+    assert not result["model"].training              # left in evaluation mode
+    # "this network has none [dropout, batch norm], so here they change nothing"
+    layers = (nn.Dropout, nn.BatchNorm1d)
+    assert not any(isinstance(m, layers) for m in result["model"].modules())
+
+
+def test_the_loop_to_copy_uses_class_indices_seeded_mini_batches_and_the_same_test_flowers(copied):
+    result = copied
+    y = result["y_train"]
+    assert y.dtype == torch.int64 and set(y.tolist()) == {0, 1, 2}
+    batches = result["batches"]
+    assert batches.batch_size == 10 and len(batches) == 10
+    # the order is the generator's, whatever the global seed has been used for
+    batches.generator.manual_seed(0)
+    first = [yb.tolist() for _, yb in batches]
+    torch.rand(1000)
+    batches.generator.manual_seed(0)
+    assert [yb.tolist() for _, yb in batches] == first
+    assert first != [yb.tolist() for _, yb in batches]   # reshuffled every epoch
+    # the held-out third is the case study's test part
+    features, labels, _ = page.load_iris(DATA)
+    assert torch.equal(features[result["test"]], page.split(features, labels, seed=0)[2])
+    assert page.loop_to_copy()["history"] == result["history"]     # reproducible
+
+
+def test_cross_entropy_gradient_is_softmax_minus_one_at_the_class_over_the_batch():
+    scores = torch.randn(10, 3, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    y = torch.arange(10) % 3
+    nn.CrossEntropyLoss()(scores, y).backward()
+    expected = (scores.detach().softmax(dim=1) - nn.functional.one_hot(y, 3)) / 10
+    torch.testing.assert_close(scores.grad, expected)
 
 
 def test_the_split_is_two_thirds_seeded_and_one_hot():
@@ -72,6 +121,10 @@ def test_each_call_left_out():
     assert max(no_zero[1]) > 5 * no_zero[1][0]
     assert all(later > earlier for earlier, later in zip(no_zero[1][:8], no_zero[1][1:9]))
     assert no_zero[0] != full[0]
+    # ... the loss falls faster than with all three calls, overshoots, and swings back up
+    lowest = min(range(20), key=no_zero[0].__getitem__)          # the first trough
+    assert no_zero[0][lowest] < min(full[0])
+    assert max(no_zero[0][lowest:]) > no_zero[0][lowest] + 20
 
 
 def test_without_zero_grad_grad_is_the_sum_of_every_steps_gradient():
@@ -116,6 +169,7 @@ def test_standardized_inputs_keep_the_units_alive_and_classify():
     assert raw["active"] == 0 and standard["active"] == 3
     assert standard["losses"][-1] < raw["losses"][-1] / 2
     assert standard["correct"] >= 0.9 * result["n_test"]
+    assert (raw["correct"], standard["correct"]) == (14, 47)      # as the page says
 
 
 def test_standardize_uses_only_the_training_statistics():
@@ -135,6 +189,11 @@ def test_rmse_loss_is_the_square_root_of_mse_plus_eps():
     mse = nn.functional.mse_loss(prediction, target)
     torch.testing.assert_close(page.RMSELoss(eps=0.0)(prediction, target), mse.sqrt())
     torch.testing.assert_close(page.RMSELoss()(prediction, target), (mse + 1e-8).sqrt())
+
+
+def test_rmse_with_eps_cannot_go_below_sqrt_eps():
+    target = torch.tensor([[0.0, 1.0, 0.0]])
+    assert math.isclose(page.RMSELoss(eps=1e-8)(target, target).item(), 1e-4, rel_tol=1e-6)
 
 
 def test_rmse_gradient_at_a_perfect_fit_is_nan_without_eps_and_zero_with_it():
