@@ -690,7 +690,7 @@ def formula_with_autograd():
 # --8<-- [start:string_model_op]
 @torch.library.custom_op("autograd_pages::string_model", mutates_args=())
 def string_model(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """f_string registered as an operator: PyTorch treats it as one opaque step."""
+    """f_string registered as an operator, one opaque step to PyTorch."""
     return f_string(x, w)
 
 
