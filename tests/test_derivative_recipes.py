@@ -156,3 +156,42 @@ def test_spsa_makes_progress_where_forward_differences_cannot_start():
     assert result["n"] + 1 > result["budget"] >= result["evaluations"]
     assert len(result["losses"]) == result["evaluations"] // 3
     assert result["losses"][-1] < 0.9 * result["losses"][0]
+
+
+def test_implicit_gradient_solves_the_fixed_point_and_matches_the_unrolled_one():
+    result = page.implicit_gradient()
+    x, W, z = result["x"].detach(), result["W"].detach(), result["z"]
+    torch.testing.assert_close(z, torch.tanh(W @ z + x), rtol=0, atol=1e-12)
+    implicit_x, implicit_W = result["implicit"]
+    unrolled_x, unrolled_W = result["unrolled"]
+    torch.testing.assert_close(implicit_x, unrolled_x, rtol=0, atol=1e-10)
+    torch.testing.assert_close(implicit_W, unrolled_W, rtol=0, atol=1e-10)
+    # the adjoint formula, written out independently: dL/dx = J_x^T (I - J_z)^-T g
+    s = 1 - z**2
+    J_z = s[:, None] * W
+    u = torch.linalg.solve((torch.eye(4, dtype=z.dtype) - J_z).T, 2 * z)
+    torch.testing.assert_close(implicit_x, s * u)
+    assert torch.autograd.gradcheck(page.FixedPoint.apply,
+                                    (x.clone().requires_grad_(), W.clone().requires_grad_()))
+
+
+def test_a_truncated_unrolled_solver_has_a_different_gradient():
+    result = page.implicit_gradient()
+    x = result["x"].detach().clone().requires_grad_()
+    W = result["W"].detach()
+    z = torch.zeros(4, dtype=torch.float64)
+    for _ in range(2):
+        z = torch.tanh(W @ z + x)
+    (z**2).sum().backward()
+    assert (x.grad - result["implicit"][0]).abs().max() > 1e-3
+
+
+def test_fixed_point_refuses_a_second_derivative():
+    import pytest
+
+    result = page.implicit_gradient()
+    x = result["x"].detach().clone().requires_grad_()
+    z = page.FixedPoint.apply(x, result["W"].detach())
+    (grad,) = torch.autograd.grad((z**2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad.sum().backward()
