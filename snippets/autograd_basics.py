@@ -284,3 +284,139 @@ def outside_the_graph():
     # --8<-- [end:outside_the_graph]
     return {"scaled": scaled, "frozen": frozen, "w": w, "served": served,
             "w_grad": w.grad, "message": message}
+
+
+# --8<-- [start:graph_drawing]
+def graph_of(root, leaves=None):
+    """The graph behind root.grad_fn: node names, edges and depths.
+
+    Nodes are numbered as a breadth-first walk of next_functions meets them
+    (the root's grad_fn is 0); an edge (i, j) says node i passes gradient to
+    node j; a depth is the longest path from the root. ``leaves`` maps names
+    to leaf tensors, to name their AccumulateGrad nodes.
+
+    Examples:
+        >>> a = torch.tensor(1., requires_grad=True)
+        >>> names, edges, depth = graph_of(2 * a.exp(), {"a": a})
+        >>> names
+        ['MulBackward0', 'ExpBackward0', 'AccumulateGrad (a)']
+        >>> edges, depth
+        ([(0, 1), (1, 2)], [0, 1, 2])
+    """
+    label = {id(t): name for name, t in (leaves or {}).items()}
+    nodes, edges = [root.grad_fn], []
+    number = {root.grad_fn: 0}
+    for node in nodes:                    # the list grows as the walk goes
+        for parent, _ in node.next_functions:
+            if parent is None:            # an input that needs no gradient
+                continue
+            if parent not in number:
+                number[parent] = len(nodes)
+                nodes.append(parent)
+            edges.append((number[node], number[parent]))
+    depth = [0] * len(nodes)
+    for _ in nodes:                       # longest path: relax every edge
+        for i, j in edges:
+            depth[j] = max(depth[j], depth[i] + 1)
+    names = []
+    for node in nodes:
+        leaf = getattr(node, "variable", None)    # AccumulateGrad's tensor
+        name = type(node).__name__
+        if leaf is not None and id(leaf) in label:
+            name += f" ({label[id(leaf)]})"
+        names.append(name)
+    return names, edges, depth
+
+
+def draw_graph(ax, names, edges, depth):
+    """Draw a graph from graph_of: the root on top, leaves as squares.
+
+    Examples:
+        >>> fig, ax = plt.subplots()
+        >>> names = ["NegBackward0", "AccumulateGrad (a)"]
+        >>> draw_graph(ax, names, [(0, 1)], [0, 1])
+        >>> len(ax.lines), len(ax.collections)
+        (1, 2)
+        >>> plt.close(fig)
+    """
+    below = [[] for _ in names]
+    for i, j in edges:
+        below[i].append(j)
+    x = [None] * len(names)
+    ends = []
+
+    def place(i):                         # ends side by side, others centred
+        if x[i] is None:
+            if below[i]:
+                x[i] = sum(place(j) for j in below[i]) / len(below[i])
+            else:
+                x[i] = len(ends)
+                ends.append(i)
+        return x[i]
+
+    place(0)
+    y = [-d for d in depth]
+    for i, j in edges:
+        ax.plot([x[i], x[j]], [y[i], y[j]], color="C0", linewidth=1)
+    leaf = [name.startswith("AccumulateGrad") for name in names]
+    for is_leaf, marker, colour in [(False, "o", "C0"), (True, "s", "C1")]:
+        chosen = [k for k in range(len(names)) if leaf[k] == is_leaf]
+        ax.scatter([x[k] for k in chosen], [y[k] for k in chosen],
+                   marker=marker, color=colour, zorder=3)
+    for k, name in enumerate(names):
+        if leaf[k]:                       # the leaf's name, under its square
+            ax.annotate(name.split("(")[-1].rstrip(")"), (x[k], y[k]),
+                        xytext=(0, -12), textcoords="offset points",
+                        ha="center", fontsize=8)
+        else:                             # away from the middle
+            side = -1 if x[k] < x[0] else 1
+            ax.annotate(name, (x[k], y[k]), xytext=(7 * side, 0),
+                        textcoords="offset points", va="center",
+                        ha="right" if side < 0 else "left", fontsize=8)
+    ax.set_axis_off()
+# --8<-- [end:graph_drawing]
+
+
+@example
+def graph_picture_q():
+    """The recorded graph of Q = 3a³ - b², drawn from grad_fn."""
+    # --8<-- [start:graph_picture_q]
+    a = torch.tensor([2., 3.], requires_grad=True)
+    b = torch.tensor([6., 4.], requires_grad=True)
+    Q = 3 * a**3 - b**2
+
+    names, edges, depth = graph_of(Q, {"a": a, "b": b})
+    for i, j in edges:                    # node i passes gradient to node j
+        print(f"{i} {names[i]:13} -> {j} {names[j]}")
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    draw_graph(ax, names, edges, depth)
+    ax.set_title("The graph of Q = 3a³ - b²")
+    plt.show()
+    # --8<-- [end:graph_picture_q]
+    return {"names": names, "edges": edges, "depth": depth, "a": a, "b": b,
+            "Q": Q}
+
+
+@example
+def graph_picture_network():
+    """The graph that backward() walks in the training step."""
+    # --8<-- [start:graph_picture_network]
+    torch.manual_seed(0)
+    model = SmallConvNet()
+    image = torch.rand(1, 3, 64, 64)
+    label = torch.randint(0, 10, (1,))
+    loss = nn.functional.cross_entropy(model(image), label)
+
+    names, edges, depth = graph_of(loss, dict(model.named_parameters()))
+    print(f"{len(names)} nodes, {len(edges)} edges")
+    for level in range(max(depth) + 1):
+        print(level, [n for n, d in zip(names, depth) if d == level])
+
+    fig, ax = plt.subplots(figsize=(8, 7))
+    draw_graph(ax, names, edges, depth)
+    ax.set_title("The graph of one training step's loss")
+    plt.show()
+    # --8<-- [end:graph_picture_network]
+    return {"names": names, "edges": edges, "depth": depth, "model": model,
+            "loss": loss}

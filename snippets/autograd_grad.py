@@ -429,3 +429,46 @@ def func_hessian():
     )
     # --8<-- [end:func_hessian]
     return {"p": p, "H": H, "exact": exact, "by_autograd": torch.stack(rows)}
+
+
+@example
+def complex_gradient():
+    """For a real loss of a complex z, .grad is dL/da + i dL/db (z = a + ib)."""
+    # --8<-- [start:complex_gradient]
+    z = torch.tensor([1 + 2j, -3 + 0.5j], dtype=torch.complex128,
+                     requires_grad=True)
+    L = (z.abs() ** 2).sum()                     # |z|² = a² + b², a real loss
+    (grad_z,) = torch.autograd.grad(L, z)
+    print("PyTorch's gradient:", grad_z)
+
+    pairs = torch.view_as_real(z.detach()).clone().requires_grad_()
+    (grad_pairs,) = torch.autograd.grad((pairs**2).sum(), pairs)
+    print("dL/da + i dL/db   :", torch.view_as_complex(grad_pairs))
+    print("2 z               :", 2 * z.detach())
+
+    with torch.no_grad():                        # one step of gradient descent
+        L_after = ((z - 0.1 * grad_z).abs() ** 2).sum()
+    print(f"L = {L.item():.2f}; after a step against the gradient,",
+          f"{L_after.item():.2f}")
+    # --8<-- [end:complex_gradient]
+    return {"z": z.detach(), "grad_z": grad_z, "grad_pairs": grad_pairs,
+            "L": L.item(), "L_after": L_after.item()}
+
+
+@example
+def complex_chain_rule():
+    """Through a holomorphic step w = f(z), backward multiplies by conj(f'(z))."""
+    # --8<-- [start:complex_chain_rule]
+    z = torch.tensor([1 + 2j, -3 + 0.5j], dtype=torch.complex128,
+                     requires_grad=True)
+    target = torch.tensor([1 + 0j, 2 + 2j], dtype=torch.complex128)
+    w = z**2                                     # holomorphic: f'(z) = 2z
+    L = ((w - target).abs() ** 2).sum()
+
+    grad_w, grad_z = torch.autograd.grad(L, [w, z])
+    print("gradient at w         :", grad_w)
+    print("gradient at z         :", grad_z)
+    print("conj(2z) * grad at w  :", (2 * z.detach()).conj() * grad_w)
+    # --8<-- [end:complex_chain_rule]
+    return {"z": z.detach(), "target": target, "grad_w": grad_w,
+            "grad_z": grad_z}

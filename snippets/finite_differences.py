@@ -785,3 +785,89 @@ def formula_with_autograd():
     print("w.grad =", w.grad)
     # --8<-- [end:formula_with_autograd]
     return {"y": y.detach(), "w_grad": w.grad}
+
+
+# --8<-- [start:string_model_op]
+@torch.library.custom_op("autograd_pages::string_model", mutates_args=())
+def string_model(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """f_string registered as an operator, one opaque step to PyTorch."""
+    return f_string(x, w)
+
+
+@string_model.register_fake
+def _string_model_shape(x, w):
+    """What the output looks like, without computing it (for tracing)."""
+    return x.new_empty(x.shape, dtype=w.dtype)
+
+
+def _string_model_setup(ctx, inputs, output):
+    x, w = inputs
+    ctx.save_for_backward(x, w, output)
+
+
+def _string_model_backward(ctx, grad_output):
+    """Forward differences, Δw = 0.001, made of calls to the operator itself."""
+    x, w, y = ctx.saved_tensors
+    step = 0.001
+    grad_w = []
+    for e_i in torch.eye(w.numel(), dtype=w.dtype):
+        slope = (string_model(x, w + step * e_i) - y) / step
+        grad_w.append((grad_output * slope).sum())
+    return None, torch.stack(grad_w)             # no gradient for x
+
+
+string_model.register_autograd(_string_model_backward,
+                               setup_context=_string_model_setup)
+# --8<-- [end:string_model_op]
+
+
+@example
+def custom_op_check():
+    """The registered operator has the same gradient, and opcheck passes."""
+    # --8<-- [start:custom_op_check]
+    x = torch.tensor([1., 2.], dtype=torch.float64)
+    w = torch.tensor([1., 1.], dtype=torch.float64, requires_grad=True)
+    y = string_model(x, w)
+    y.sum().backward()
+    print("custom op:          w.grad =", w.grad)
+
+    w_function = w.detach().clone().requires_grad_()
+    ForwardDifference.apply(f_string, x, w_function).sum().backward()
+    print("autograd.Function:  w.grad =", w_function.grad)
+
+    w_exact = w.detach().clone().requires_grad_()
+    f(x, w_exact).sum().backward()
+    print("autograd through f: w.grad =", w_exact.grad)
+
+    report = torch.library.opcheck(string_model, (x, w))
+    for test, outcome in report.items():
+        print(f"opcheck {test:28} {outcome}")
+    # --8<-- [end:custom_op_check]
+    return {"w": w, "w_function": w_function, "w_exact": w_exact,
+            "report": report}
+
+
+@example
+def custom_op_compile():
+    """torch.compile traces through the operator, not through the string."""
+    # --8<-- [start:custom_op_compile]
+    x = torch.tensor([1., 2.], dtype=torch.float64)
+    w = torch.tensor([1., 1.], dtype=torch.float64, requires_grad=True)
+
+    def loss_op(x, w):
+        return string_model(x, w).square().sum()
+
+    def loss_string(x, w):
+        return f_string(x, w).square().sum()
+
+    # fullgraph=True: fail rather than fall back to Python for a part
+    compiled = torch.compile(loss_op, fullgraph=True, backend="aot_eager")
+    compiled(x, w).backward()
+    print("compiled, with the custom op: w.grad =", w.grad)
+    try:
+        torch.compile(loss_string, fullgraph=True, backend="aot_eager")(x, w)
+    except Exception as error:                   # torch._dynamo's Unsupported
+        print(f"compiled, f_string: {type(error).__name__}:",
+              str(error).splitlines()[0])
+    # --8<-- [end:custom_op_compile]
+    return {"w": w, "x": x}

@@ -115,3 +115,48 @@ def test_outside_the_graph_records_nothing():
     assert torch.equal(result["w_grad"], torch.ones(2))
     # ... and fails only where autograd must save it
     assert "cannot be saved for backward" in result["message"]
+
+
+def test_graph_picture_of_q_is_the_recorded_graph():
+    result = page.graph_picture_q()
+    names, edges, depth = result["names"], result["edges"], result["depth"]
+    assert names == ["SubBackward0", "MulBackward0", "PowBackward0", "PowBackward0",
+                     "AccumulateGrad (b)", "AccumulateGrad (a)"]
+    assert edges == [(0, 1), (0, 2), (1, 3), (2, 4), (3, 5)]
+    assert depth == [0, 1, 1, 2, 2, 3]
+    # the nodes really are the graph's: the root is Q's grad_fn, the squares write into a and b
+    Q, a, b = result["Q"], result["a"], result["b"]
+    root = Q.grad_fn
+    mul, pow_b = (node for node, _ in root.next_functions)
+    assert pow_b.next_functions[0][0].variable is b
+    assert mul.next_functions[0][0].next_functions[0][0].variable is a
+
+
+def test_graph_picture_of_the_network_ends_in_one_square_per_parameter():
+    result = page.graph_picture_network()
+    names, edges, depth = result["names"], result["edges"], result["depth"]
+    parameters = [name for name, _ in result["model"].named_parameters()]
+    leaves = [n for n in names if n.startswith("AccumulateGrad")]
+    assert sorted(leaves) == sorted(f"AccumulateGrad ({p})" for p in parameters)
+    assert len(leaves) == 6
+    assert names[0] == "NllLossBackward0" and names[1] == "LogSoftmaxBackward0"
+    assert names[2] == "AddmmBackward0" and "TBackward0" in names   # bias + x W^T
+    assert names.count("ConvolutionBackward0") == 2
+    assert len(edges) == len(names) - 1            # a tree: every node but the root has one parent
+    assert sorted(j for _, j in edges) == list(range(1, len(names)))
+    assert all(depth[j] == depth[i] + 1 for i, j in edges)
+    assert sum(1 for i, _ in edges if names[i].startswith("AccumulateGrad")) == 0
+
+
+def test_drawing_plots_one_line_per_edge_and_one_marker_per_node():
+    import matplotlib.pyplot as plt
+
+    result = page.graph_picture_network()
+    fig, ax = plt.subplots()
+    page.draw_graph(ax, result["names"], result["edges"], result["depth"])
+    assert len(ax.lines) == len(result["edges"])
+    points = sum(len(c.get_offsets()) for c in ax.collections)
+    assert points == len(result["names"])
+    squares = len(ax.collections[1].get_offsets())
+    assert squares == 6
+    plt.close(fig)

@@ -176,3 +176,44 @@ def test_a_dict_of_inputs_gives_a_dict_of_gradients_with_the_same_keys():
     grads = torch.autograd.grad(a * b**2, {"a": a, "b": b})
     assert isinstance(grads, dict) and list(grads) == ["a", "b"]
     assert (grads["a"].item(), grads["b"].item()) == (9.0, 12.0)
+
+
+def test_complex_gradient_is_the_real_gradient_in_the_plane():
+    import pytest
+
+    result = page.complex_gradient()
+    z, grad_z = result["z"], result["grad_z"]
+    torch.testing.assert_close(grad_z, 2 * z)                     # dL/da + i dL/db for |z|²
+    da_db = result["grad_pairs"]
+    torch.testing.assert_close(grad_z, torch.view_as_complex(da_db))
+    # twice the conjugate Wirtinger derivative dL/dz* = (dL/da + i dL/db) / 2, which is z for z z*
+    wirtinger_conj = (da_db[:, 0] + 1j * da_db[:, 1]) / 2
+    torch.testing.assert_close(wirtinger_conj, z)
+    torch.testing.assert_close(grad_z, 2 * wirtinger_conj)
+    assert result["L"] == pytest.approx(14.25)
+    assert result["L_after"] < result["L"]
+    assert result["L_after"] == pytest.approx(0.8**2 * 14.25)    # z - 0.2 z = 0.8 z
+
+
+def test_complex_chain_rule_uses_the_conjugate_derivative():
+    result = page.complex_chain_rule()
+    z, target = result["z"], result["target"]
+    w = z**2
+    torch.testing.assert_close(result["grad_w"], 2 * (w - target))
+    torch.testing.assert_close(result["grad_z"], (2 * z).conj() * 2 * (w - target))
+    # not f'(z) itself: the unconjugated product differs here
+    assert not torch.allclose(result["grad_z"], 2 * z * 2 * (w - target))
+    # and the same as the real gradient of L over (a, b), by finite differences
+    def loss(pairs):
+        zc = torch.view_as_complex(pairs)
+        return ((zc**2 - target).abs() ** 2).sum()
+    pairs = torch.view_as_real(z).clone()
+    h = 1e-6
+    numeric = torch.zeros_like(pairs)
+    for index in range(pairs.numel()):
+        step = torch.zeros(pairs.numel(), dtype=pairs.dtype)
+        step[index] = h
+        step = step.view_as(pairs)
+        numeric.view(-1)[index] = (loss(pairs + step) - loss(pairs - step)) / (2 * h)
+    torch.testing.assert_close(torch.view_as_complex(numeric), result["grad_z"],
+                               rtol=1e-6, atol=1e-6)

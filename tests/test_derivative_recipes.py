@@ -213,6 +213,8 @@ CALLS = {
     "derivative_recipes.SPSA": lambda F: F.apply(page.Bowl(3), _x(3).requires_grad_(), 0.01),
     "derivative_recipes.ForwardDifference":
         lambda F: F.apply(page.Bowl(3), _x(3).requires_grad_(), 1e-6),
+    "derivative_recipes.FixedPoint": lambda F: F.apply(_x(4).requires_grad_(), 0.1 * _x(4, 4)),
+    "forward_mode.Swish": lambda F: F.apply(_x(3).requires_grad_()),
     "finite_differences.ForwardDifference":
         lambda F: F.apply(lambda x, w: 2 * x * w[0] + x**2 * w[1], _x(4), _x(2).requires_grad_()),
     "finite_differences.FiniteDifferences":
@@ -273,3 +275,42 @@ def test_every_function_of_the_site_is_called_here():
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_no_function_keeps_its_graph_alive_after_the_last_reference_goes(name):
     assert not _graph_outlives_its_output(CALLS[name], _site_functions()[name])
+
+
+def test_implicit_gradient_solves_the_fixed_point_and_matches_the_unrolled_one():
+    result = page.implicit_gradient()
+    x, W, z = result["x"].detach(), result["W"].detach(), result["z"]
+    torch.testing.assert_close(z, torch.tanh(W @ z + x), rtol=0, atol=1e-12)
+    implicit_x, implicit_W = result["implicit"]
+    unrolled_x, unrolled_W = result["unrolled"]
+    torch.testing.assert_close(implicit_x, unrolled_x, rtol=0, atol=1e-10)
+    torch.testing.assert_close(implicit_W, unrolled_W, rtol=0, atol=1e-10)
+    # the adjoint formula, written out independently: dL/dx = J_x^T (I - J_z)^-T g
+    s = 1 - z**2
+    J_z = s[:, None] * W
+    u = torch.linalg.solve((torch.eye(4, dtype=z.dtype) - J_z).T, 2 * z)
+    torch.testing.assert_close(implicit_x, s * u)
+    assert torch.autograd.gradcheck(page.FixedPoint.apply,
+                                    (x.clone().requires_grad_(), W.clone().requires_grad_()))
+
+
+def test_a_truncated_unrolled_solver_has_a_different_gradient():
+    result = page.implicit_gradient()
+    x = result["x"].detach().clone().requires_grad_()
+    W = result["W"].detach()
+    z = torch.zeros(4, dtype=torch.float64)
+    for _ in range(2):
+        z = torch.tanh(W @ z + x)
+    (z**2).sum().backward()
+    assert (x.grad - result["implicit"][0]).abs().max() > 1e-3
+
+
+def test_fixed_point_refuses_a_second_derivative():
+    import pytest
+
+    result = page.implicit_gradient()
+    x = result["x"].detach().clone().requires_grad_()
+    z = page.FixedPoint.apply(x, result["W"].detach())
+    (grad,) = torch.autograd.grad((z**2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad.sum().backward()

@@ -407,3 +407,39 @@ def test_eval_demonstrations_reach_what_they_should_not():
         page.eval_is_not_a_sandbox()
     text = buffer.getvalue()
     assert "'hunter2'" in text and "getpid" in text and "BuiltinImporter" in text
+
+
+def test_custom_op_gradient_matches_the_function_and_autograd_and_opcheck_passes():
+    result = page.custom_op_check()
+    exact = torch.tensor([6.0, 5.0], dtype=torch.float64)      # (Σ 2x, Σ x²) at x = (1, 2)
+    torch.testing.assert_close(result["w_exact"].grad, exact)
+    torch.testing.assert_close(result["w"].grad, exact, rtol=0, atol=1e-8)
+    torch.testing.assert_close(result["w"].grad, result["w_function"].grad)
+    assert result["report"] == {name: "SUCCESS" for name in (
+        "test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")}
+
+
+def test_opcheck_reports_a_wrong_fake_shape():
+    import pytest
+
+    @torch.library.custom_op("autograd_pages_test::wrong_fake", mutates_args=())
+    def wrong_fake(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    @wrong_fake.register_fake
+    def _(x):
+        return x.new_empty(x.shape[0] + 1)
+
+    with pytest.raises(Exception):
+        torch.library.opcheck(wrong_fake, (torch.ones(3),))
+
+
+def test_custom_op_compiles_with_fullgraph_and_the_string_version_does_not(capsys):
+    result = page.custom_op_compile()
+    x = result["x"]
+    y = page.f(x, torch.ones(2, dtype=torch.float64))
+    exact = torch.stack([(4 * x * y).sum(), (2 * x**2 * y).sum()])
+    torch.testing.assert_close(result["w"].grad, exact, rtol=0, atol=1e-6)
+    assert exact.tolist() == [76.0, 70.0]
+    out = capsys.readouterr().out
+    assert "compiled, f_string: Unsupported:" in out

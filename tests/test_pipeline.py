@@ -201,7 +201,7 @@ def test_editing_one_example_reruns_only_it(tmp_path, monkeypatch):
 
 def test_editing_a_shared_definition_reruns_exactly_its_users(tmp_path, monkeypatch):
     changed = _keys_after_edit(tmp_path, monkeypatch, "nn.Conv2d(3, 8,", "nn.Conv2d(3, 9,")
-    assert changed == ["freezing", "training_step"]
+    assert changed == ["freezing", "graph_picture_network", "training_step"]
 
 
 def test_editing_the_setup_reruns_every_example(tmp_path, monkeypatch):
