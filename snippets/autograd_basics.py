@@ -199,7 +199,8 @@ def accumulation():
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(range(1, 5), history, marker="o")
-    ax.set(xlabel="number of backward() calls", ylabel="x.grad", title="Gradients accumulate")
+    ax.set(xlabel="number of backward() calls", ylabel="x.grad",
+           title="Gradients accumulate", xticks=range(1, 5))
     plt.show()
     # --8<-- [end:accumulation]
     return {"history": history, "after_zero": x.grad.item()}

@@ -45,6 +45,16 @@ def figure_file(example: Example, index: int) -> str:
     return f"{example.name}-{index + 1}.svg"
 
 
+def dark_figure_file(file: str) -> str:
+    """The file of a figure's drawing for the dark scheme, beside the light one (same data).
+
+    Examples:
+        >>> dark_figure_file("chain_rule-1.svg")
+        'chain_rule-1-dark.svg'
+    """
+    return file[:-len(".svg")] + "-dark.svg"
+
+
 def record_of(example: Example, result: dict) -> dict:
     """What is recorded of a run: its text, the numbers in it, and its figures' data.
 
