@@ -364,7 +364,7 @@ class CentralDifference(torch.autograd.Function):
 
 # --8<-- [start:complex_step]
 def complex_step_gradient(f, w, step=1e-20):
-    """Gradient of a real scalar f at real w: Im f(w + i*step*e_k) / step, for each k.
+    """Gradient of a real scalar f at real w: `Im f(w + i*step*e_k) / step`, for each k.
 
     Examples:
         >>> complex_step_gradient(lambda w: (w ** 3).sum(), torch.tensor([1., 2.], dtype=torch.float64))

@@ -1,6 +1,6 @@
 """MkDocs hook: run the examples, put their outputs on the pages, fail on drift.
 
-Thin on purpose; the logic lives in :mod:`snippets.pipeline` where it is tested.
+Thin on purpose; the logic lives in `snippets.pipeline` where it is tested.
 """
 
 import logging
@@ -99,6 +99,11 @@ def on_env(env, config, files):
 
 
 def _directive(match, markdown, page):
+    if match["name"] == "readers_helpers":  # the readers' API reference (docs/reference.md)
+        here = posixpath.dirname(page.file.src_uri)
+        page_of = {module: posixpath.relpath(uri, here) for module, uri in (
+            (p.src_uri[:-3].replace("-", "_"), p.src_uri) for p in state["pages"])}
+        return render.readers_reference(page_of)
     if match["name"] != "build_report":
         line = markdown.count("\n", 0, match.start()) + 1
         raise PluginError(f"docs/{page.file.src_uri}:{line}: unknown directive {match.group()!r}")

@@ -56,7 +56,7 @@ def execution_enabled() -> bool:
 
 def start_running(workers: int | None = None) -> list[Example]:
     """Start running, in the background, every example whose output is not cached; return
-    those under way, which :func:`produce` then waits for instead of running them again.
+    those under way, which [`produce`][snippets.pipeline.build.produce] then waits for instead of running them again.
 
     Called as soon as a build starts, so that the workers import torch and run examples
     while MkDocs loads its theme and renders the pages that need nothing new. Calling it

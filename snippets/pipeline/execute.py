@@ -144,7 +144,7 @@ def _warm_up() -> None:
 
 
 def run_in_fork(module_name: str, name: str) -> dict:
-    """Run one example in a child process and return what :func:`capture` saw.
+    """Run one example in a child process and return what [`capture`][snippets.pipeline.execute.capture] saw.
 
     Examples:
         >>> run_in_fork("autograd_basics", "chain_rule")["error"] is None
@@ -227,7 +227,7 @@ def _describe(problem: Exception, module_file: str) -> str:
 
 def _figure(figure) -> dict:
     """A figure's record (its plotted data and alt text) and its SVG twice: as drawn (for the light
-    scheme) and with its greys turned for the dark one (:func:`_for_dark_scheme`)."""
+    scheme) and with its greys turned for the dark one (`_for_dark_scheme`)."""
     titles = [figure.get_suptitle()] + [axes.get_title() for axes in figure.axes]
     data = _plotted(figure)
     light = _svg(figure)
@@ -246,7 +246,7 @@ def _svg(figure) -> str:
 
 def _for_dark_scheme(figure) -> None:
     """Restyle a drawn figure for a dark page: every grey (text, axes, ticks, grids, legend
-    frames, black lines) turned round (:func:`dark_grey`); coloured lines and colormapped data
+    frames, black lines) turned round ([`dark_grey`][snippets.pipeline.execute.dark_grey]); coloured lines and colormapped data
     keep their colours, so a colormap means the same in both schemes."""
     from matplotlib.collections import Collection
     from matplotlib.lines import Line2D

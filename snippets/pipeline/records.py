@@ -2,7 +2,7 @@
 
 One JSON file per page module, ``snippets/records/<module>.json``, plus the
 SVG files of its figures in ``snippets/records/<module>/``. Only
-:func:`write_records` writes them, and only ``make regen`` calls it.
+[`write_records`][snippets.pipeline.records.write_records] writes them, and only ``make regen`` calls it.
 """
 
 from __future__ import annotations

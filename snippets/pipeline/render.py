@@ -6,12 +6,13 @@ A page shows an example by including its section in a fence of its own::
     --8<-- "snippets/autograd_basics.py:chain_rule"
     ```
 
-:func:`add_outputs` finds such fences and writes the example's output (and
+[`add_outputs`][snippets.pipeline.render.add_outputs] finds such fences and writes the example's output (and
 figures, and any drift or error) right under them.
 """
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 import os
@@ -21,7 +22,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .examples import PROJECT_DIR, ExampleError, section_bounds
+from .examples import PROJECT_DIR, ExampleError, is_example, module_source, page_modules, section_bounds
 from .records import dark_figure_file
 
 INCLUDE = re.compile(
@@ -81,7 +82,7 @@ def include_problems(markdown: str) -> list[str]:
 def add_outputs(markdown: str, outcomes: dict, page_uri: str) -> str:
     """Write each included example's output, figures, drift and error under its fence.
 
-    ``outcomes`` maps ``module:name`` to a :class:`~snippets.pipeline.build.Outcome`;
+    ``outcomes`` maps ``module:name`` to a [`Outcome`][snippets.pipeline.build.Outcome];
     sections that are not examples (imports, shared definitions) get nothing.
 
     Examples:
@@ -180,11 +181,11 @@ def typeset_math(page_html: str) -> str:
     """Replace the TeX that arithmatex leaves in a page by KaTeX's HTML, typeset now.
 
     The page then needs only KaTeX's stylesheet and fonts, served by the site
-    (:func:`katex_files`): no script runs and nothing depends on the reader's fonts.
+    ([`katex_files`][snippets.pipeline.render.katex_files]): no script runs and nothing depends on the reader's fonts.
 
     Examples:
-        >>> out = typeset_math('<span class="arithmatex">\\(x^2\\)</span>')
-        >>> out.startswith('<span class="arithmatex"><span class="katex">'), "\\(" in out
+        >>> out = typeset_math('<span class="arithmatex">\\\\(x^2\\\\)</span>')
+        >>> out.startswith('<span class="arithmatex"><span class="katex">'), "\\\\(" in out
         (True, False)
     """
     found = [(m.start(), m.end(), m["tex"], False) for m in INLINE_MATH.finditer(page_html)]
@@ -227,3 +228,47 @@ def katex_files() -> dict[str, Path]:
     for font in sorted((KATEX_DIST / "fonts").iterdir()):
         files[f"{KATEX_URI}/fonts/{font.name}"] = font
     return files
+
+
+def readers_helpers(module: str) -> list[str]:
+    """The classes and functions a page module defines for its readers to copy: everything at
+    its top level but the examples (which the page shows run) and private names.
+
+    Examples:
+        >>> readers_helpers("autograd_basics")
+        ['SmallConvNet']
+    """
+    tree = ast.parse(module_source(module))
+    return [node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not is_example(node)
+            and not node.name.startswith("_")]
+
+
+def readers_reference(page_of: dict[str, str]) -> str:
+    """The Markdown of the readers' API reference: for each page module, its helpers rendered by
+    mkdocstrings and a link to the page that uses them. ``page_of`` maps a module to its page
+    (a path relative to the reference page).
+
+    Examples:
+        >>> print(readers_reference({"autograd_basics": "autograd-basics.md"}))
+        ## `snippets.autograd_basics`
+        <BLANKLINE>
+        Defined for [autograd-basics](autograd-basics.md).
+        <BLANKLINE>
+        ::: snippets.autograd_basics
+            options:
+              members: [SmallConvNet]
+              show_root_heading: false
+              show_root_toc_entry: false
+              heading_level: 3
+    """
+    parts = []
+    for module in page_modules():
+        names = readers_helpers(module)
+        if not names or module not in page_of:
+            continue
+        page = page_of[module]
+        parts.append(f"## `snippets.{module}`\n\nDefined for [{posixpath.splitext(page)[0]}]({page}).\n\n"
+                     f"::: snippets.{module}\n    options:\n      members: [{', '.join(names)}]\n"
+                     "      show_root_heading: false\n      show_root_toc_entry: false\n      heading_level: 3")
+    return "\n\n".join(parts)
