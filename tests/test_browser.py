@@ -296,6 +296,11 @@ def test_page_as_a_reader_sees_it(page, width, reader, built_site):
         .filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src'))""")
     problems += [f"image did not load: {src}" for src in broken]
 
+    # The page itself never scrolls sideways.
+    wide = reader.page.evaluate("document.documentElement.scrollWidth")
+    if wide > width:
+        problems.append(f"the page is {wide} px wide in a {width} px window")
+
     # Light and dark: the switch changes the scheme; in each, the formulas, blocks and plots are
     # checked. The choice is remembered, so pages open alternately light and dark.
     markdown = (PROJECT_DIR / "docs" / page).read_text(encoding="utf-8")
