@@ -85,7 +85,7 @@ def test_drift_is_shown_on_the_page_when_serving():
     outcome = build.Outcome(example, {"text": "tensor(15.)\n", "figures": []}, [], drift=["it moved"])
     page = render.add_outputs('```python\n--8<-- "snippets/autograd_basics.py:chain_rule"\n```\n',
                               {example.id: outcome}, "autograd-basics.md")
-    assert '````text title="Output"\ntensor(15.)\n````' in page
+    assert '````{.text .output title="Output"}\ntensor(15.)\n````' in page
     assert '!!! warning "Output drifted from its record"' in page and "it moved" in page
 
 
