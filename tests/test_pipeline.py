@@ -122,6 +122,7 @@ def test_two_runs_give_byte_identical_records_and_figures():
     for example in chosen:
         assert json.dumps(first[example.id].record) == json.dumps(second[example.id].record)
         assert first[example.id].svgs == second[example.id].svgs
+        assert first[example.id].dark_svgs == second[example.id].dark_svgs  # the dark scheme's drawings too
 
 
 def test_strict_build_fails_on_a_hand_edited_record(tmp_path, outcomes):
