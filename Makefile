@@ -2,11 +2,13 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+NODE := /usr/bin/node
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test regen check bench clean
+.PHONY: serve build test regen check bench clean screenshots
 
-$(INSTALLED): requirements.txt pyproject.toml
+$(INSTALLED): requirements.txt pyproject.toml package.json package-lock.json | $(NODE)
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error  # KaTeX, which typesets the formulas in the build
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
@@ -30,8 +32,11 @@ check: $(INSTALLED)  ## list every drift without writing anything
 bench: $(INSTALLED)  ## medians of execution-off, warm, one-changed, cold builds and make test
 	$(PYTHON) benchmarks/build_speed.py
 
+screenshots: build $(CHROMIUM)  ## every page at 1280 and 390 px, light and dark, into screenshots/ (ignored by git)
+	$(PYTHON) tests/screenshots.py site screenshots
+
 clean:
-	rm -rf site .cache
+	rm -rf site .cache screenshots
 
 # The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright; nothing
 # downloads a browser. `make test` installs the package when it is missing (as root, as in CI).
@@ -47,3 +52,13 @@ $(CHROMIUM):
 	fi
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+# The build typesets formulas with KaTeX (package.json) run by Debian's Node.js; npm installs KaTeX.
+$(NODE):
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "make: typesetting the formulas needs Debian's nodejs and npm, which are missing." >&2; \
+	  echo "Install them as root: apt-get update && apt-get install -y nodejs npm  (then run make again)" >&2; \
+	  exit 1; \
+	fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm

@@ -2,5 +2,5 @@
 
 ``snippets/autograd_basics.py`` is the page ``docs/autograd-basics.md``; its
 tests are ``tests/test_autograd_basics.py``. The machinery lives in
-:mod:`snippets.pipeline`.
+[`snippets.pipeline`][snippets.pipeline].
 """

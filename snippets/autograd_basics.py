@@ -218,7 +218,7 @@ def accumulation():
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(range(1, 5), history, marker="o")
     ax.set(xlabel="number of backward() calls", ylabel="x.grad",
-           title="Gradients accumulate")
+           title="Gradients accumulate", xticks=range(1, 5))
     plt.show()
     # --8<-- [end:accumulation]
     return {"history": history, "after_zero": x.grad.item()}

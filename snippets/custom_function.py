@@ -73,7 +73,7 @@ def scaled_tanh_plot():
     ax.plot(x.detach(), x.grad, label="dy/dx = 1/cosh²(x/4), from backward")
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.set(xlabel="x", title="The scaled tanh and its derivative")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left")                # where no curve runs
     plt.show()
     # --8<-- [end:scaled_tanh_plot]
     return {"x": x.detach(), "y": y.detach(), "dy_dx": x.grad}

@@ -415,7 +415,8 @@ class CentralDifference(torch.autograd.Function):
 
 # --8<-- [start:complex_step]
 def complex_step_gradient(f, w, step=1e-20):
-    """Gradient of a real scalar f at real w: Im f(w + i*step*e_k) / step.
+    """Gradient of a real scalar f at real w: `Im f(w + i*step*e_k) / step`,
+    for each k.
 
     Examples:
         >>> w = torch.tensor([1., 2.], dtype=torch.float64)

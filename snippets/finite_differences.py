@@ -319,7 +319,7 @@ def step_size_study():
                       label=f"{scheme}, {str(dtype)[6:]}")
     ax.set(xlabel="step h", ylabel="largest error of the derivative",
            title="Finite-difference error against the step")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)  # below
     plt.show()
     # --8<-- [end:step_size_study]
     return {"best_steps": best_steps, "errors": errors, "steps": steps[:, 0]}

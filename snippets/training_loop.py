@@ -236,19 +236,19 @@ def leave_one_out():
               f"gradient norm {grad_norms[0]:6.2f},"
               f" largest {max(grad_norms):6.2f}")
 
-    fig, (left, right) = plt.subplots(
-        1, 2, figsize=(10, 4), layout="constrained"
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(6, 7), layout="constrained"
     )
     for name, (losses, grad_norms) in runs.items():
         # it hides "without backward()"
         style = "--" if name == "without step()" else "-"
-        left.plot(losses, style, label=name)
-        right.plot(grad_norms, style)
-    left.set(xlabel="step", ylabel="training loss (sum)",
-             title="Loss with one call left out")
-    right.set(xlabel="step", ylabel="norm of all .grad",
-              title="Gradient norm with one call left out")
-    fig.legend(loc="outside lower center", ncol=4)
+        top.plot(losses, style, label=name)
+        bottom.plot(grad_norms, style)
+    top.set(xlabel="step", ylabel="training loss (sum)",
+            title="Loss with one call left out")
+    bottom.set(xlabel="step", ylabel="norm of all .grad",
+               title="Gradient norm with one call left out")
+    fig.legend(loc="outside lower center", ncol=2)
     plt.show()
     # --8<-- [end:leave_one_out]
     return {"runs": runs}

@@ -78,6 +78,8 @@ def test_partial_in_x_is_2xy_plus_2y3():
     X, Y = result["X"].detach(), result["Y"].detach()
     assert X.shape == Y.shape == (10_000,)
     assert_close(result["dz_dX"], 2 * X * Y + 2 * Y**3)
+    # the page: the difference panel's title says it is exactly zero, and it is
+    assert (result["dz_dX"] - (2 * X * Y + 2 * Y**3)).abs().max().item() == 0.0
 
 
 def test_grid_follows_xy_indexing():

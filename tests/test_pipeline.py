@@ -89,7 +89,7 @@ def test_drift_is_shown_on_the_page_when_serving():
     outcome = build.Outcome(example, {"text": "tensor(15.)\n", "figures": []}, [], drift=["it moved"])
     page = render.add_outputs('```python\n--8<-- "snippets/autograd_basics.py:chain_rule"\n```\n',
                               {example.id: outcome}, "autograd-basics.md")
-    assert '````text title="Output"\ntensor(15.)\n````' in page
+    assert '````{.text .output title="Output"}\ntensor(15.)\n````' in page
     assert '!!! warning "Output drifted from its record"' in page and "it moved" in page
 
 
@@ -169,6 +169,7 @@ def test_two_runs_give_byte_identical_records_and_figures():
     for example in chosen:
         assert json.dumps(first[example.id].record) == json.dumps(second[example.id].record)
         assert first[example.id].svgs == second[example.id].svgs
+        assert first[example.id].dark_svgs == second[example.id].dark_svgs  # the dark scheme's drawings too
 
 
 def test_strict_build_fails_on_a_hand_edited_record(tmp_path, outcomes):

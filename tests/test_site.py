@@ -38,6 +38,24 @@ def test_every_page_module_has_its_page_and_tests(module):
     assert (PROJECT_DIR / "tests" / f"test_{module}.py").exists()
 
 
+LONGEST_LINE = 80  # columns: a code block of the site fits its column at 1280 px without scrolling
+
+
+def test_every_included_line_fits_in_80_columns():
+    """Every line of every section a page includes, as the page shows it (dedented)."""
+    too_long = []
+    for page, _, module, section in _includes():
+        if module not in page_modules():
+            continue
+        lines = module_source(module).splitlines()
+        start, end = sections(module_source(module))[section]
+        shown = lines[start:end - 1]
+        indent = min((len(l) - len(l.lstrip()) for l in shown if l.strip()), default=0)
+        too_long += [f"snippets/{module}.py:{start + 1 + i}: {len(l) - indent} columns ({page.name})"
+                     for i, l in enumerate(shown) if len(l) - indent > LONGEST_LINE and "--8<--" not in l]
+    assert sorted(set(too_long)) == []
+
+
 def test_every_include_resolves():
     problems = [f"{page.relative_to(PROJECT_DIR)}:{problem}" for page in PAGES
                 for problem in include_problems(page.read_text(encoding="utf-8"))]

@@ -1,6 +1,6 @@
 """MkDocs hook: run the examples, put their outputs on the pages, fail on drift.
 
-Thin on purpose; the logic lives in :mod:`snippets.pipeline` where it is tested.
+Thin on purpose; the logic lives in `snippets.pipeline` where it is tested.
 """
 
 import logging
@@ -12,6 +12,7 @@ from mkdocs.structure.files import File
 
 from snippets.pipeline import build, execute, render
 from snippets.pipeline.examples import ExampleError, all_examples
+from snippets.pipeline.records import dark_figure_file
 
 log = logging.getLogger("mkdocs.hooks.examples")
 state = {"serving": False, "outcomes": {}, "shown_on": {}, "pages": [], "examples": {}}
@@ -42,6 +43,8 @@ def on_files(files, config):
         running = {e.id for e in build.start_running()}  # under serve: what changed since the last build
     except ExampleError as problem:
         raise PluginError(str(problem)) from None
+    for uri, path in render.katex_files().items():  # formulas are typeset in the build; KaTeX's fonts served here
+        files.append(File.generated(config, uri, abs_src_path=str(path)))
     state.update(outcomes={}, pages=pages, examples={e.id: e for e in all_examples()})
     state["shown_on"] = {f"{module}:{section}": page.src_uri for page in pages
                          for _, module, section in render.included_sections(page.content_string)}
@@ -83,10 +86,11 @@ def _collect(example_ids):
 
 def on_page_markdown(markdown, page, config, files):
     for outcome in _collect(_examples_of(markdown)):
-        for figure, svg in zip(outcome.record["figures"], outcome.svgs):
-            uri = render.figure_uri(outcome.example.module, figure["file"])
-            if files.get_file_from_path(uri) is None:  # linked from here: in the site before the page renders
-                files.append(File.generated(config, uri, content=svg))
+        for figure, svg, dark in zip(outcome.record["figures"], outcome.svgs, outcome.dark_svgs):
+            for file, content in ((figure["file"], svg), (dark_figure_file(figure["file"]), dark)):
+                uri = render.figure_uri(outcome.example.module, file)
+                if files.get_file_from_path(uri) is None:  # linked from here: in the site before the page renders
+                    files.append(File.generated(config, uri, content=content))
     markdown = DIRECTIVE.sub(lambda match: _directive(match, markdown, page), markdown)
     return render.add_outputs(markdown, state["outcomes"], page.file.src_uri)
 
@@ -99,6 +103,11 @@ def on_env(env, config, files):
 
 
 def _directive(match, markdown, page):
+    if match["name"] == "readers_helpers":  # the readers' API reference (docs/reference.md)
+        here = posixpath.dirname(page.file.src_uri)
+        page_of = {module: posixpath.relpath(uri, here) for module, uri in (
+            (p.src_uri[:-3].replace("-", "_"), p.src_uri) for p in state["pages"])}
+        return render.readers_reference(page_of)
     if match["name"] != "build_report":
         line = markdown.count("\n", 0, match.start()) + 1
         raise PluginError(f"docs/{page.file.src_uri}:{line}: unknown directive {match.group()!r}")
@@ -108,7 +117,10 @@ def _directive(match, markdown, page):
 
 
 def on_page_content(html, page, config, files):
-    return render.math_to_mathml(html)
+    try:
+        return render.typeset_math(html)
+    except ValueError as problem:
+        raise PluginError(f"docs/{page.file.src_uri}: {problem}") from None
 
 
 def on_post_build(config):

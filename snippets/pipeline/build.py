@@ -14,7 +14,7 @@ from importlib.metadata import version
 from . import cache
 from .examples import Example, all_examples
 from .execute import submit_examples
-from .records import compare, load_records, record_of, recorded_figure, write_records
+from .records import compare, dark_figure_file, load_records, record_of, recorded_figure, write_records
 
 
 # The second kernel set every example runs under at `make regen` and in `make test`: ATen's
@@ -29,6 +29,7 @@ class Outcome:
     example: Example
     record: dict
     svgs: list[bytes]
+    dark_svgs: list[bytes] = field(default_factory=list)  # the same figures drawn for the dark scheme
     seconds: float | None = None
     from_cache: bool = False
     drift: list[str] = field(default_factory=list)
@@ -61,7 +62,7 @@ def execution_enabled() -> bool:
 
 def start_running(workers: int | None = None) -> list[Example]:
     """Start running, in the background, every example whose output is not cached; return
-    those under way, which :func:`produce` then waits for instead of running them again.
+    those under way, which [`produce`][snippets.pipeline.build.produce] then waits for instead of running them again.
 
     Called as soon as a build starts, so that the workers import torch and run examples
     while MkDocs loads its theme and renders the pages that need nothing new. Calling it
@@ -133,6 +134,7 @@ def produce(examples: list[Example] | None = None, execute: bool | None = None,
         sources = ("in the record", f"under {label} kernels") if kernels else None
         outcomes[e.id] = Outcome(
             example=e, record=new, svgs=[f["svg"].encode() for f in result["figures"]],
+            dark_svgs=[f["svg_dark"].encode() for f in result["figures"]],
             seconds=result["seconds"], from_cache=e.id not in fresh, error=result["error"],
             drift=[] if result["error"] else compare(e, records[e.module].get(e.name), new, sources),
             kernels=label,
@@ -167,7 +169,8 @@ def _from_record(example: Example, record: dict | None) -> Outcome:
         return Outcome(example, {"text": "", "numbers": [], "figures": []}, [],
                        error=f"{example.where}: example {example.id} has no record; run `make regen`")
     svgs = [recorded_figure(example.module, figure["file"]) for figure in record["figures"]]
-    return Outcome(example, record, svgs)
+    dark = [recorded_figure(example.module, dark_figure_file(figure["file"])) for figure in record["figures"]]
+    return Outcome(example, record, svgs, dark)
 
 
 def cross_check_note(first: dict[str, Outcome], second: dict[str, Outcome]) -> str:
@@ -213,7 +216,8 @@ def regenerate(examples: list[Example] | None = None, workers: int | None = None
     for outcome in outcomes.values():
         module, name = outcome.example.module, outcome.example.name
         records.setdefault(module, {})[name] = outcome.record
-        for figure, svg in zip(outcome.record["figures"], outcome.svgs):
+        for figure, svg, dark in zip(outcome.record["figures"], outcome.svgs, outcome.dark_svgs):
             figures.setdefault(module, {})[figure["file"]] = svg.decode()
+            figures[module][dark_figure_file(figure["file"])] = dark.decode()
     write_records(records, figures)
     return []

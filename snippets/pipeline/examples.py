@@ -3,7 +3,7 @@
 Nothing here imports a page module, so the build can decide what to run (and
 reuse cached outputs) without importing torch.
 
-An example is a module-level function decorated with :func:`example`. Its body
+An example is a module-level function decorated with [`example`][snippets.pipeline.examples.example]. Its body
 is exactly one named section, ``# --8<-- [start:NAME]`` ... ``# --8<-- [end:NAME]``
 with NAME the function's name, optionally preceded by a docstring and followed
 by a ``return`` of the values the tests check. The section is what the page
@@ -127,7 +127,7 @@ def sections(source: str, path: str = "<source>") -> dict[str, tuple[int, int]]:
 
 
 def section_bounds(module: str, section: str) -> tuple[int, int]:
-    """Where a page module's section lies (the lines of its markers); an :class:`ExampleError`
+    """Where a page module's section lies (the lines of its markers); an [`ExampleError`][snippets.pipeline.examples.ExampleError]
     names what is missing. Both the include check and the downloads ask this.
 
     Examples:

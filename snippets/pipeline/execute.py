@@ -189,7 +189,7 @@ def _warm_up() -> None:
 
 
 def run_in_fork(module_name: str, name: str) -> dict:
-    """Run one example in a child process and return what :func:`capture` saw.
+    """Run one example in a child process and return what [`capture`][snippets.pipeline.execute.capture] saw.
 
     Examples:
         >>> run_in_fork("autograd_basics", "chain_rule")["error"] is None
@@ -415,13 +415,68 @@ def _describe(problem: Exception, module_file: str) -> str:
 
 
 def _figure(figure) -> dict:
+    """A figure's record (its plotted data and alt text) and its SVG twice: as drawn (for the light
+    scheme) and with its greys turned for the dark one (`_for_dark_scheme`)."""
+    titles = [figure.get_suptitle()] + [axes.get_title() for axes in figure.axes]
+    data = _plotted(figure)
+    light = _svg(figure)
+    _for_dark_scheme(figure)
+    return {"svg": light, "svg_dark": _svg(figure), "alt": "; ".join(t for t in titles if t), "data": data}
+
+
+def _svg(figure) -> str:
     import matplotlib
 
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": SVG_SALT, "svg.fonttype": "path"}):
         figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight", transparent=True)
-    titles = [figure.get_suptitle()] + [axes.get_title() for axes in figure.axes]
-    return {"svg": buffer.getvalue(), "alt": "; ".join(t for t in titles if t), "data": _plotted(figure)}
+    return buffer.getvalue()
+
+
+def _for_dark_scheme(figure) -> None:
+    """Restyle a drawn figure for a dark page: every grey (text, axes, ticks, grids, legend
+    frames, black lines) turned round ([`dark_grey`][snippets.pipeline.execute.dark_grey]); coloured lines and colormapped data
+    keep their colours, so a colormap means the same in both schemes."""
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.text import Text
+
+    for artist in figure.findobj():
+        if isinstance(artist, Text):
+            artist.set_color(dark_grey(artist.get_color()))
+        elif isinstance(artist, Line2D):
+            artist.set_color(dark_grey(artist.get_color()))
+            artist.set_markeredgecolor(dark_grey(artist.get_markeredgecolor()))
+            artist.set_markerfacecolor(dark_grey(artist.get_markerfacecolor()))
+        elif isinstance(artist, Patch):
+            artist.set_edgecolor(dark_grey(artist.get_edgecolor()))
+            artist.set_facecolor(dark_grey(artist.get_facecolor()))
+        elif isinstance(artist, Collection) and artist.get_array() is None:
+            artist.set_edgecolor([dark_grey(c) for c in artist.get_edgecolor()])
+            artist.set_facecolor([dark_grey(c) for c in artist.get_facecolor()])
+
+
+def dark_grey(colour):
+    """The colour to draw ``colour`` in on a dark page: a grey is turned round (black ink
+    becomes light grey, a white legend frame dark grey); any other colour, and ``"none"``,
+    stays as it is. Returns an RGBA tuple (or ``"none"``).
+
+    Examples:
+        >>> dark_grey("black"), dark_grey("white")
+        ((0.9, 0.9, 0.9, 1.0), (0.15, 0.15, 0.15, 1.0))
+        >>> dark_grey("tab:blue") == __import__("matplotlib").colors.to_rgba("tab:blue")
+        True
+    """
+    from matplotlib.colors import to_rgba
+
+    if isinstance(colour, str) and colour.lower() == "none":
+        return colour
+    red, green, blue, alpha = to_rgba(colour)
+    if max(red, green, blue) - min(red, green, blue) > 0.08:
+        return (red, green, blue, alpha)
+    turned = round(0.9 - 0.75 * (0.2126 * red + 0.7152 * green + 0.0722 * blue), 4)
+    return (turned, turned, turned, alpha)
 
 
 def _plotted(figure) -> dict:

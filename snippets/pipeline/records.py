@@ -2,7 +2,7 @@
 
 One JSON file per page module, ``snippets/records/<module>.json``, plus the
 SVG files of its figures in ``snippets/records/<module>/``. Only
-:func:`write_records` writes them, and only ``make regen`` calls it.
+[`write_records`][snippets.pipeline.records.write_records] writes them, and only ``make regen`` calls it.
 """
 
 from __future__ import annotations
@@ -46,6 +46,16 @@ def figure_file(example: Example, index: int) -> str:
         'chain_rule-1.svg'
     """
     return f"{example.name}-{index + 1}.svg"
+
+
+def dark_figure_file(file: str) -> str:
+    """The file of a figure's drawing for the dark scheme, beside the light one (same data).
+
+    Examples:
+        >>> dark_figure_file("chain_rule-1.svg")
+        'chain_rule-1-dark.svg'
+    """
+    return file[:-len(".svg")] + "-dark.svg"
 
 
 def record_of(example: Example, result: dict) -> dict:

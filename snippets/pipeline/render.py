@@ -1,4 +1,4 @@
-"""Put outputs under the code that made them, and turn TeX into MathML.
+"""Put outputs under the code that made them, and typeset TeX with KaTeX at build time.
 
 A page shows an example by including its section in a fence of its own::
 
@@ -6,19 +6,24 @@ A page shows an example by including its section in a fence of its own::
     --8<-- "snippets/autograd_basics.py:chain_rule"
     ```
 
-:func:`add_outputs` finds such fences and writes the example's output (and
+[`add_outputs`][snippets.pipeline.render.add_outputs] finds such fences and writes the example's output (and
 figures, and any drift or error) right under them.
 """
 
 from __future__ import annotations
 
+import ast
 import html
+import json
+import os
 import posixpath
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
-from latex2mathml.converter import convert
-
-from .examples import ExampleError, section_bounds
+from .examples import PROJECT_DIR, ExampleError, is_example, module_source, page_modules, section_bounds
+from .records import dark_figure_file
 
 INCLUDE = re.compile(
     r'^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})python[^\n]*\n'
@@ -77,7 +82,7 @@ def include_problems(markdown: str) -> list[str]:
 def add_outputs(markdown: str, outcomes: dict, page_uri: str) -> str:
     """Write each included example's output, figures, drift and error under its fence.
 
-    ``outcomes`` maps ``module:name`` to a :class:`~snippets.pipeline.build.Outcome`;
+    ``outcomes`` maps ``module:name`` to a [`Outcome`][snippets.pipeline.build.Outcome];
     sections that are not examples (imports, shared definitions) get nothing.
 
     Examples:
@@ -101,17 +106,22 @@ def _output_markdown(outcome, page_uri: str) -> str:
         parts.append(_fence("text", outcome.record["text"], 'title="Output"'))
     page_dir = posixpath.dirname(page_uri)
     for figure in outcome.record["figures"]:
-        target = posixpath.relpath(figure_uri(outcome.example.module, figure["file"]), page_dir)
         alt = figure["alt"].replace("]", ")").replace("[", "(") or f"Figure drawn by {outcome.example.id}"
-        parts.append(f"![{alt}]({target}){{ .plot }}")
+        # Drawn for each scheme; Material shows the one whose address ends in the current scheme.
+        shown = []
+        for file, scheme in ((figure["file"], "light"), (dark_figure_file(figure["file"]), "dark")):
+            target = posixpath.relpath(figure_uri(outcome.example.module, file), page_dir)
+            shown.append(f"![{alt}]({target}#only-{scheme}){{ .plot }}")
+        parts.append("\n".join(shown))
     if outcome.drift:
         parts.append(_admonition("warning", "Output drifted from its record", "\n".join(outcome.drift)))
     return "\n" + "\n\n".join(parts) + "\n" if parts else ""
 
 
 def _fence(language: str, text: str, options: str = "") -> str:
+    """A fence of ``text``; class ``output`` lets the stylesheet wrap it at the column."""
     ticks = "`" * max(4, max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
-    return f"{ticks}{language} {options}".rstrip() + f"\n{text.rstrip()}\n{ticks}"
+    return f"{ticks}{{.{language} .output {options}}}".replace(" }", "}") + f"\n{text.rstrip()}\n{ticks}"
 
 
 def _admonition(kind: str, title: str, text: str) -> str:
@@ -161,20 +171,104 @@ def build_report(outcomes: dict, shown_on: dict[str, str], environment: dict[str
     return "\n".join(lines)
 
 
-def math_to_mathml(page_html: str) -> str:
-    """Replace the TeX that arithmatex leaves in a page by MathML the browser draws itself.
+# KaTeX comes from npm (package.json, installed by the Makefile); the site serves its CSS and fonts.
+KATEX_DIST = PROJECT_DIR / "node_modules" / "katex" / "dist"
+KATEX_SCRIPT = Path(__file__).with_name("katex.js")
+KATEX_URI = "assets/katex"
 
-    No script, font or request is needed to read the formulas.
+
+def typeset_math(page_html: str) -> str:
+    """Replace the TeX that arithmatex leaves in a page by KaTeX's HTML, typeset now.
+
+    The page then needs only KaTeX's stylesheet and fonts, served by the site
+    ([`katex_files`][snippets.pipeline.render.katex_files]): no script runs and nothing depends on the reader's fonts.
 
     Examples:
-        >>> math_to_mathml('<span class="arithmatex">\\\\(x^2\\\\)</span>')
-        '<span class="arithmatex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><msup><mi>x</mi><mn>2</mn></msup></mrow></math></span>'
+        >>> out = typeset_math('<span class="arithmatex">\\\\(x^2\\\\)</span>')
+        >>> out.startswith('<span class="arithmatex"><span class="katex">'), "\\\\(" in out
+        (True, False)
     """
-    def inline(match: re.Match) -> str:
-        return f'<span class="arithmatex">{convert(html.unescape(match["tex"]).strip())}</span>'
+    found = [(m.start(), m.end(), m["tex"], False) for m in INLINE_MATH.finditer(page_html)]
+    found += [(m.start(), m.end(), m["tex"], True) for m in BLOCK_MATH.finditer(page_html)]
+    if not found:
+        return page_html
+    found.sort()
+    typeset = _katex([(html.unescape(tex).strip(), display) for _, _, tex, display in found])
+    parts, at = [], 0
+    for (start, end, _, display), formula in zip(found, typeset):
+        tag = "div" if display else "span"
+        parts += [page_html[at:start], f'<{tag} class="arithmatex">{formula}</{tag}>']
+        at = end
+    return "".join(parts) + page_html[at:]
 
-    def block(match: re.Match) -> str:
-        mathml = convert(html.unescape(match["tex"]).strip(), display="block")
-        return f'<div class="arithmatex">{mathml}</div>'
 
-    return BLOCK_MATH.sub(block, INLINE_MATH.sub(inline, page_html))
+def _katex(formulas: list[tuple[str, bool]]) -> list[str]:
+    """KaTeX's HTML for each ``(tex, display)``, from one Node process for the whole page."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None or not KATEX_DIST.is_dir():
+        raise RuntimeError("typesetting formulas needs Node.js and KaTeX: run `make` (it installs "
+                           "Debian's nodejs and npm, then `npm ci`)")
+    env = {**os.environ, "NODE_PATH": str(KATEX_DIST.parents[1])}
+    run = subprocess.run([node, str(KATEX_SCRIPT)], input=json.dumps(formulas), env=env,
+                         capture_output=True, text=True, encoding="utf-8")
+    if run.returncode:
+        raise ValueError(f"KaTeX cannot typeset a formula: {run.stderr.strip()}")
+    return json.loads(run.stdout)
+
+
+def katex_files() -> dict[str, Path]:
+    """KaTeX's stylesheet and fonts, ``site path -> file``, for the site to serve itself.
+
+    Examples:
+        >>> files = katex_files()
+        >>> files["assets/katex/katex.min.css"].name, "assets/katex/fonts/KaTeX_Main-Regular.woff2" in files
+        ('katex.min.css', True)
+    """
+    files = {f"{KATEX_URI}/katex.min.css": KATEX_DIST / "katex.min.css"}
+    for font in sorted((KATEX_DIST / "fonts").iterdir()):
+        files[f"{KATEX_URI}/fonts/{font.name}"] = font
+    return files
+
+
+def readers_helpers(module: str) -> list[str]:
+    """The classes and functions a page module defines for its readers to copy: everything at
+    its top level but the examples (which the page shows run) and private names.
+
+    Examples:
+        >>> readers_helpers("autograd_basics")
+        ['SmallConvNet']
+    """
+    tree = ast.parse(module_source(module))
+    return [node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not is_example(node)
+            and not node.name.startswith("_")]
+
+
+def readers_reference(page_of: dict[str, str]) -> str:
+    """The Markdown of the readers' API reference: for each page module, its helpers rendered by
+    mkdocstrings and a link to the page that uses them. ``page_of`` maps a module to its page
+    (a path relative to the reference page).
+
+    Examples:
+        >>> print(readers_reference({"autograd_basics": "autograd-basics.md"}))
+        ## `snippets.autograd_basics`
+        <BLANKLINE>
+        Defined for [autograd-basics](autograd-basics.md).
+        <BLANKLINE>
+        ::: snippets.autograd_basics
+            options:
+              members: [SmallConvNet]
+              show_root_heading: false
+              show_root_toc_entry: false
+              heading_level: 3
+    """
+    parts = []
+    for module in page_modules():
+        names = readers_helpers(module)
+        if not names or module not in page_of:
+            continue
+        page = page_of[module]
+        parts.append(f"## `snippets.{module}`\n\nDefined for [{posixpath.splitext(page)[0]}]({page}).\n\n"
+                     f"::: snippets.{module}\n    options:\n      members: [{', '.join(names)}]\n"
+                     "      show_root_heading: false\n      show_root_toc_entry: false\n      heading_level: 3")
+    return "\n\n".join(parts)
