@@ -1,4 +1,5 @@
-"""``python -m snippets.pipeline regen``: rewrite the records after an intended change.
+"""``python -m snippets.pipeline regen``: rewrite the records after an intended change, once every
+example gave the same output under the machine's CPU kernels and ``ATEN_CPU_CAPABILITY=default``.
 
 ``python -m snippets.pipeline check`` runs every example and lists drift without writing.
 """
