@@ -1,7 +1,8 @@
 """Remember each example's result under a hash of everything it depends on.
 
-An example depends on its own function, the module-level definitions it uses
-(transitively) and the module's other statements (imports, print options), every
+An example depends on its own function, the module-level definitions and imports it
+uses (transitively) and the module's settings (print options), as
+:mod:`~snippets.pipeline.dependencies` finds them for its runnable copy too, every
 ``snippets`` module its module imports, the data files its module names, the
 code that runs and captures it, and the versions of Python, torch, numpy and
 matplotlib. Editing one example or one helper re-runs exactly the examples

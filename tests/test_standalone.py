@@ -1,0 +1,190 @@
+"""Copy one example and it runs: every example a page shows has a runnable copy of it alone (the
+block, after the imports, settings and definitions it uses), as a file linked under its block and
+as the text of a second copy button beside the block's own. Each copy runs in a fresh Python from
+an empty folder, holding only the data files it says it reads, and prints what the page shows
+under the example. An example that cannot run alone says why on its page."""
+
+import ast
+import os
+import re
+import shutil
+
+import pytest
+
+from reader import doc_pages, output_difference, page_code, page_path
+from snippets.pipeline.downloads import runnable_copies, section_code
+from snippets.pipeline.dependencies import own_code
+from snippets.pipeline.examples import PROJECT_DIR, Example, all_examples, module_source
+from snippets.pipeline.render import add_runnable_links, included_sections
+
+EXAMPLE_IDS = {e.id for e in all_examples()}
+SHOWN = [(page, f"{module}:{section}") for page in doc_pages()
+         for _, module, section in included_sections((PROJECT_DIR / "docs" / page).read_text(encoding="utf-8"))
+         if f"{module}:{section}" in EXAMPLE_IDS]
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _block(built_site, page, example):
+    code = page_code(built_site, page)
+    blocks = [b for b in code.example_blocks() if b.runnable["example"] == example]
+    assert len(blocks) == 1, f"{page}: {len(blocks)} blocks of {example} offer a runnable copy or say why not"
+    return code, blocks[0]
+
+
+def _copies(page):
+    markdown = (PROJECT_DIR / "docs" / page).read_text(encoding="utf-8")
+    return {c.example: c for c in runnable_copies(markdown, page, "Title", "https://x.org/", "https://x.org/")}
+
+
+@pytest.mark.parametrize("page, example", SHOWN)
+def test_runnable_copy_holds_the_block_and_only_what_it_uses(page, example):
+    """The copy ends with the example's block; every statement before it binds a name the copy
+    reads (or binds none: a setting), and they come in their module's order."""
+    copy = _copies(page)[example]
+    if copy.code is None:
+        pytest.skip(f"{example} does not run alone: {copy.why_not}")
+    module, name = example.split(":")
+    block, text = section_code(module, name), copy.code.rstrip("\n")
+    assert text.endswith(block), f"{example}: its copy does not end with its block"
+    read = {node.id for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    prefix = text[:-len(block)]
+    before = ast.parse(prefix).body
+    source = module_source(module)
+    unused = []
+    for statement in before:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            bound = {(a.asname or a.name).split(".")[0] for a in statement.names}
+        elif isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            bound = {statement.name}
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            bound = {t.id for t in ast.walk(statement) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+        else:
+            continue  # a setting, such as torch.set_printoptions
+        if not bound & read:
+            unused.append(ast.unparse(statement).splitlines()[0])
+    assert unused == [], f"{example}: its copy holds what it does not use: {unused}"
+    positions = [source.find(ast.get_source_segment(prefix, s)) for s in before]
+    assert -1 not in positions and positions == sorted(positions), f"{example}: not in its module's order"
+
+
+@pytest.mark.parametrize("page, example", SHOWN)
+def test_the_copy_and_the_cache_key_take_the_same_statements(page, example):
+    """One analysis serves both: what the copy puts before the block is what the example's cache
+    key hashes besides its own function."""
+    copy = _copies(page)[example]
+    if copy.code is None:
+        pytest.skip(f"{example} does not run alone: {copy.why_not}")
+    module, name = example.split(":")
+    prefix = copy.code.rstrip("\n")[:-len(section_code(module, name))]
+    hashed = [ast.dump(s) for s in ast.parse(own_code(Example(module, name, 1))).body
+              if getattr(s, "name", None) != name]
+    assert sorted(hashed) == sorted(ast.dump(s) for s in ast.parse(prefix).body)
+
+
+@pytest.mark.parametrize("page, example", SHOWN)
+def test_example_runs_on_its_own_and_prints_what_the_page_shows(page, example, built_site, reader_python):
+    code, block = _block(built_site, page, example)
+    runnable = block.runnable
+    if "why" in runnable:  # the page says why; the build's analysis finds the same reason
+        assert runnable["why"].strip() == f"Does not run on its own: {_copies(page)[example].why_not}."
+        return
+    path = (built_site / page_path(page) / runnable["href"]).resolve()
+    text = path.read_text(encoding="utf-8")
+    assert path.name == f"{example.split(':')[1]}.py" and path.parent.name == page[:-len(".md")]
+    assert runnable["text"] == text, f"{page}: the second copy button of {example} copies something else than its file"
+    assert text.rstrip("\n").endswith(block.code.rstrip("\n")), f"{page}: {path.name} does not end with the block"
+    assert runnable["tooltip"].startswith("Copy a version that runs on its own: the imports and settings it needs")
+    problems = []
+    for blocks, files, *script in code.standalone_jobs(block):
+        outputs, error = reader_python.run(blocks, files, script=script[0] if script else None)
+        how = f"{page}: {path.name} run {'as a file' if script else 'pasted into a session'}"
+        if error:
+            problems.append(f"{how} stopped with an error:\n{error}")
+        elif difference := output_difference(outputs[0], block.shown):
+            problems.append(f"{how} prints something else than the page shows: {difference}")
+    assert problems == [], "\n\n".join(problems)
+
+
+def test_verification_page_counts_the_examples_that_run_alone(built_site, reader_python):
+    """The count on the verification page is the number of copies this test runs and that pass."""
+    report = (built_site / "verification" / "index.html").read_text(encoding="utf-8")
+    match = re.search(r"(\d+) of the (\d+) examples shown on the pages have a copy that runs on its own", report)
+    assert match, "the verification page does not say how many examples run alone"
+    ran = passed = 0
+    for page in sorted({page for page, _ in SHOWN}):
+        code = page_code(built_site, page)
+        for block in code.example_blocks():
+            if "href" not in block.runnable:
+                continue
+            ran += 1
+            results = [reader_python.run(blocks, files, script=script[0] if script else None)
+                       for blocks, files, *script in code.standalone_jobs(block)]
+            passed += all(error is None and output_difference(outputs[0], block.shown) is None
+                          for outputs, error in results)
+    assert (int(match[1]), int(match[2])) == (passed, len(SHOWN)), \
+        f"the page says {match[1]} of {match[2]}; {passed} of the {ran} copies run alone, {len(SHOWN)} examples shown"
+
+
+def test_an_example_whose_code_the_page_does_not_show_has_no_copy_and_says_why():
+    """Shown without its page's setup block, an example needs imports the page does not show."""
+    markdown = '```python\n--8<-- "snippets/autograd_basics.py:chain_rule"\n```\n'
+    copy, = runnable_copies(markdown, "autograd-basics.md", "Title", "https://x.org/", "https://x.org/")
+    setup_line = module_source("autograd_basics").splitlines().index("import torch") + 1
+    assert copy.code is None and f"snippets/autograd_basics.py:{setup_line}" in copy.why_not
+    shown = add_runnable_links(markdown, {copy.example: copy}, "autograd-basics/")
+    assert f'data-example="autograd_basics:chain_rule">Does not run on its own: {copy.why_not}.' in shown
+
+
+def test_the_copy_says_which_data_file_it_reads_and_where_the_site_has_it():
+    copy = _copies("training-loop.md")["training_loop:training_loop"]
+    assert copy.data == ["data/iris.csv"]
+    assert "# It reads data/iris.csv, which the site has beside this file: " \
+           "https://x.org/downloads/examples/training-loop/data/iris.csv" in copy.code
+    assert _copies("training-loop.md")["training_loop:rmse_at_zero"].data == []
+
+
+@pytest.fixture(scope="module")
+def browser_page(site_server, tmp_path_factory):
+    """Headless Chromium on the served site; requests leaving localhost are blocked (offline)."""
+    if not os.access(CHROMIUM, os.X_OK) and not os.environ.get("CI"):
+        pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    profile = tmp_path_factory.mktemp("chromium-standalone")
+    origin = re.match(r"https?://[^/]+", site_server)[0]
+    with playwright_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=["--headless", "--no-sandbox"],
+            viewport={"width": 1280, "height": 900}, service_workers="block")
+        try:
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
+            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(origin)
+                          else route.abort("blockedbyclient"))
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            yield page, site_server
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.parametrize("page", sorted({page for page, _ in SHOWN}))
+def test_second_copy_button_copies_the_runnable_version_from_the_keyboard(page, browser_page, built_site):
+    browser, base = browser_page
+    errors = []
+    browser.on("pageerror", lambda error: errors.append(str(error)))
+    browser.goto(base + page_path(page), wait_until="load")
+    code = page_code(built_site, page)
+    runnable = [b for b in code.example_blocks() if "href" in b.runnable]
+    buttons = browser.locator('pre > nav.md-code__nav > [data-md-type="runnable"]')
+    assert buttons.count() == len(runnable), f"{page}: {buttons.count()} buttons for {len(runnable)} runnable copies"
+    assert browser.locator('pre > nav.md-code__nav:has([data-md-type="runnable"]) > [data-md-type="copy"]').count() \
+        == len(runnable), f"{page}: a runnable-copy button is not beside the block's copy button"
+    for index in (0, len(runnable) - 1):  # the first and the last, from the keyboard
+        button = buttons.nth(index)
+        assert button.get_attribute("title") == runnable[index].runnable["tooltip"]
+        button.focus()
+        browser.keyboard.press("Enter")
+        browser.locator(".md-dialog--active").wait_for()
+        assert browser.evaluate("navigator.clipboard.readText()") == runnable[index].runnable["text"]
+    assert errors == []
