@@ -7,7 +7,8 @@ under the example. An example that cannot run alone says why on its page."""
 import ast
 import os
 import re
-import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -144,47 +145,58 @@ def test_the_copy_says_which_data_file_it_reads_and_where_the_site_has_it():
     assert _copies("training-loop.md")["training_loop:rmse_at_zero"].data == []
 
 
-@pytest.fixture(scope="module")
-def browser_page(site_server, tmp_path_factory):
-    """Headless Chromium on the served site; requests leaving localhost are blocked (offline)."""
+def test_second_copy_button_copies_the_runnable_version_from_the_keyboard(site_server, built_site):
+    """On every page with examples, each example's block has the second button beside its copy
+    button, with the tooltip; pressed from the keyboard (the first and last of each page), it copies
+    the copy's text; nothing leaves localhost. Chromium runs in a thread of its own, since the
+    session's other browser (test_browser) holds Playwright's loop in this one."""
     if not os.access(CHROMIUM, os.X_OK) and not os.environ.get("CI"):
         pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
     playwright_api = pytest.importorskip("playwright.sync_api")
-    profile = tmp_path_factory.mktemp("chromium-standalone")
-    origin = re.match(r"https?://[^/]+", site_server)[0]
-    with playwright_api.sync_playwright() as playwright:
+    with ThreadPoolExecutor(1) as thread:
+        problems = thread.submit(_press_every_page, playwright_api, site_server, built_site).result()
+    assert problems == [], "\n".join(problems)
+
+
+def _press_every_page(playwright_api, base, built_site):
+    problems = []
+    origin = re.match(r"https?://[^/]+", base)[0]
+    with playwright_api.sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
         context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=["--headless", "--no-sandbox"],
+            profile, executable_path=CHROMIUM, headless=True, args=["--headless", "--no-sandbox"],
             viewport={"width": 1280, "height": 900}, service_workers="block")
         try:
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
             context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(origin)
-                          else route.abort("blockedbyclient"))
-            page = context.new_page()
-            page.set_default_timeout(10_000)
-            yield page, site_server
+                          else (problems.append(f"request leaving localhost: {route.request.url}"),
+                                route.abort("blockedbyclient")))
+            browser = context.new_page()
+            browser.set_default_timeout(20_000)
+            browser.on("pageerror", lambda error: problems.append(f"uncaught error: {error}"))
+            for page in sorted({page for page, _ in SHOWN}):
+                problems += _press_buttons(browser, base, page, page_code(built_site, page))
         finally:
             context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+    return problems
 
 
-@pytest.mark.parametrize("page", sorted({page for page, _ in SHOWN}))
-def test_second_copy_button_copies_the_runnable_version_from_the_keyboard(page, browser_page, built_site):
-    browser, base = browser_page
-    errors = []
-    browser.on("pageerror", lambda error: errors.append(str(error)))
+def _press_buttons(browser, base, page, code):
     browser.goto(base + page_path(page), wait_until="load")
-    code = page_code(built_site, page)
     runnable = [b for b in code.example_blocks() if "href" in b.runnable]
     buttons = browser.locator('pre > nav.md-code__nav > [data-md-type="runnable"]')
-    assert buttons.count() == len(runnable), f"{page}: {buttons.count()} buttons for {len(runnable)} runnable copies"
-    assert browser.locator('pre > nav.md-code__nav:has([data-md-type="runnable"]) > [data-md-type="copy"]').count() \
-        == len(runnable), f"{page}: a runnable-copy button is not beside the block's copy button"
-    for index in (0, len(runnable) - 1):  # the first and the last, from the keyboard
-        button = buttons.nth(index)
-        assert button.get_attribute("title") == runnable[index].runnable["tooltip"]
+    beside = browser.locator('pre > nav.md-code__nav:has([data-md-type="runnable"]) > [data-md-type="copy"]')
+    if buttons.count() != len(runnable) or beside.count() != len(runnable):
+        return [f"{page}: {buttons.count()} buttons, {beside.count()} beside a copy button, "
+                f"for {len(runnable)} runnable copies"]
+    problems = []
+    for index in sorted({0, len(runnable) - 1}):
+        button, block = buttons.nth(index), runnable[index]
+        if button.get_attribute("title") != block.runnable["tooltip"]:
+            problems.append(f"{page}: button {index + 1} has the tooltip {button.get_attribute('title')!r}")
+        browser.evaluate("navigator.clipboard.writeText('')")
         button.focus()
         browser.keyboard.press("Enter")
         browser.locator(".md-dialog--active").wait_for()
-        assert browser.evaluate("navigator.clipboard.readText()") == runnable[index].runnable["text"]
-    assert errors == []
+        if browser.evaluate("navigator.clipboard.readText()") != block.runnable["text"]:
+            problems.append(f"{page}: button {index + 1} did not copy {block.runnable['example']}'s runnable copy")
+    return problems
