@@ -94,15 +94,18 @@ def site_server(built_site):
 
 @pytest.fixture(scope="session")
 def reader_python(tmp_path_factory, site_build):
-    """A fresh Python per run. Every page's blocks (what test_copy copies, and what the script and
-    notebook hold) start in the background as soon as the site is built, two at a time and at a
-    lower priority, so they use what the other tests leave of the CPU; the tests wait for the
-    remembered results."""
+    """A fresh Python per run. Every page's blocks (what test_copy copies and the notebook holds),
+    every page's script, and every example's runnable copy start in the background as soon as the
+    site is built, two at a time and at a lower priority, so they use what the other tests leave of
+    the CPU; the tests wait for the remembered results."""
     reader = ReaderPython(tmp_path_factory.mktemp("reader"), workers=2, nice=10)
 
     def start_when_built():
         pages = [page_code(site_build.result(), page) for page in doc_pages()]
-        reader.start([code.copy_job() for code in pages if code.blocks])
+        reader.start([code.copy_job() for code in pages if code.blocks])  # test_copy, and the notebooks
+        reader.start([code.script_job() for code in pages if code.blocks])  # test_downloads
+        reader.start([job for code in pages for block in code.example_blocks() if "href" in block.runnable
+                      for job in code.standalone_jobs(block)])  # test_standalone: each example alone
 
     reader.pool.submit(start_when_built)
     yield reader

@@ -2,6 +2,7 @@
 outputs shown under them, a fresh Python that runs those blocks, and the comparison of what
 they print with what the page shows. Used by test_browser, test_copy and test_downloads."""
 
+import hashlib
 import http.server
 import json
 import os
@@ -78,11 +79,14 @@ _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?[ \
 
 @dataclass
 class CodeBlock:
-    """A code block of a built page: the text its copy button gives, and the outputs shown under it."""
+    """A code block of a built page: the text its copy button gives, the outputs shown under it,
+    and, for an example, what the line under it offers: its runnable copy (``example``, ``href``,
+    ``text`` the second copy button gives, ``tooltip``) or why it has none (``example``, ``why``)."""
 
     number: int
     code: str
     outputs: list[str] = field(default_factory=list)
+    runnable: dict | None = None
 
     @property
     def shown(self) -> str:
@@ -104,7 +108,14 @@ class _HighlightBlocks(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         classes = (dict(attrs).get("class") or "").split()
-        if tag in ("div", "details"):
+        if tag == "a" and "data-example" in dict(attrs) and self.blocks:  # under an example's block
+            attributes = dict(attrs)
+            self.blocks[-1]["runnable"] = {"example": attributes["data-example"], "href": attributes["href"],
+                                           "text": attributes["data-runnable"], "tooltip": attributes["data-tooltip"]}
+        elif tag == "p" and "runnable-copy--none" in classes and self.blocks:
+            self.blocks[-1]["runnable"] = {"example": dict(attrs)["data-example"], "why": ""}
+            self.capture = "why"
+        elif tag in ("div", "details"):
             entry = {"classes": classes, "title": "", "highlight": "highlight" in classes and tag == "div"}
             self.containers.append(entry)
             if entry["highlight"] and self.block is None:
@@ -127,7 +138,9 @@ class _HighlightBlocks(HTMLParser):
             self.capture = None if tag != "span" or self.capture == "block-title" else self.capture
 
     def handle_data(self, data):
-        if self.capture == "container-title" and self.containers:
+        if self.capture == "why":
+            self.blocks[-1]["runnable"]["why"] += data
+        elif self.capture == "container-title" and self.containers:
             self.containers[-1]["title"] += data
         elif self.capture == "block-title":
             self.block["title"] += data
@@ -166,18 +179,20 @@ def python_blocks(page_html: str, markdown: str, page: str) -> list[CodeBlock]:
     blocks = []
     for b in parser.blocks:
         if id(b) in python:
-            blocks.append(CodeBlock(len(blocks) + 1, b["code"]))
+            blocks.append(CodeBlock(len(blocks) + 1, b["code"], runnable=b.get("runnable")))
         elif b["title"].strip() == "Output" and not b["skipped"] and blocks:
             blocks[-1].outputs.append(b["code"])
     return blocks
 
 
 _RUNNER = r'''
-import json, sys, traceback, warnings
+import json, os, sys, traceback, warnings
 separator = sys.argv[2]
 blocks = json.load(open(sys.argv[1], encoding="utf-8"))
 sys.stderr = sys.stdout  # what the page shows is stdout and stderr, interleaved as written
 namespace = {"__name__": "__main__"}
+if len(sys.argv) > 3:  # the blocks are a script's, run as `python script.py` runs it
+    namespace["__file__"] = os.path.abspath(sys.argv[3])
 import matplotlib.pyplot as plt  # MPLBACKEND=Agg: figures are drawn, then closed as a window would be
 plt.show = lambda *args, **kwargs: plt.close("all")
 # Python's own warning filters, as a reader has them (a warning raised inside a library for a
@@ -207,35 +222,40 @@ class ReaderPython:
         self.pool = ThreadPoolExecutor(workers)
         self.lock = threading.Lock()  # start() may run in the background while a test calls run()
 
-    def start(self, jobs: list[tuple[list[tuple[str, str]], dict[str, Path]]]):
-        """Start ``(blocks, files)`` runs in the background, in this order, one fresh Python each;
-        :meth:`run` with the same arguments waits for the remembered result."""
-        for blocks, files in jobs:
-            self._submit(blocks, files or {}, 300)
+    def start(self, jobs: list[tuple]):
+        """Start ``(blocks, files)`` or ``(blocks, files, script)`` runs in the background, in this
+        order, one fresh Python each; :meth:`run` with the same arguments waits for the remembered
+        result."""
+        for blocks, files, *script in jobs:
+            self._submit(blocks, files or {}, 300, *script)
 
     def run(self, blocks: list[tuple[str, str]], files: dict[str, Path] | None = None,
-            timeout: float = 300) -> tuple[list[str], str | None]:
+            timeout: float = 300, script: str | None = None) -> tuple[list[str], str | None]:
         """``blocks`` are ``(name, code)``; ``files`` (relative path -> file) are put in the
-        working directory first, as a reader saves the files a page links to. Returns each
-        block's output and the error that stopped them (None)."""
-        return self._submit(blocks, files or {}, timeout).result()
+        working directory first, as a reader saves the files a page links to; ``script`` names
+        the file the blocks are cells of (one of ``files``), which gives them its ``__file__`` as
+        ``python script`` does. Returns each block's output and the error that stopped them (None)."""
+        return self._submit(blocks, files or {}, timeout, script).result()
 
     def close(self):
         """Drop the runs not started yet and wait for those under way (a run stops at its timeout)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit(self, blocks, files, timeout) -> Future:
-        key = self._key(blocks, files)
+    def _submit(self, blocks, files, timeout, script=None) -> Future:
+        key = self._key(blocks, files, script)
         with self.lock:
             if key not in self.runs:
-                self.runs[key] = self.pool.submit(self._run, blocks, files, timeout)
+                self.runs[key] = self.pool.submit(self._run, blocks, files, timeout, script)
             return self.runs[key]
 
     @staticmethod
-    def _key(blocks, files):
-        return tuple(code.rstrip("\n") for _, code in blocks), tuple(sorted(files.items()))
+    def _key(blocks, files, script):
+        """The same code, with the same files' contents in the same places, is the same run."""
+        contents = tuple(sorted((relative, hashlib.sha256(Path(source).read_bytes()).hexdigest())
+                                for relative, source in files.items()))
+        return tuple(code.rstrip("\n") for _, code in blocks), contents, script
 
-    def _run(self, blocks, files, timeout):
+    def _run(self, blocks, files, timeout, script=None):
         separator = f"\n<<<end of block {uuid.uuid4().hex}>>>\n"
         directory = Path(self.workdir) / uuid.uuid4().hex
         directory.mkdir()
@@ -246,7 +266,8 @@ class ReaderPython:
         (directory / "runner.py").write_text(_RUNNER, encoding="utf-8")
         env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "MPL"))}
         env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-        with subprocess.Popen([sys.executable, "-I", "runner.py", "blocks.json", separator], cwd=directory,
+        command = [sys.executable, "-I", "runner.py", "blocks.json", separator] + ([script] if script else [])
+        with subprocess.Popen(command, cwd=directory,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
             if self.nice and hasattr(os, "setpriority"):
                 os.setpriority(os.PRIO_PROCESS, run.pid, self.nice)
@@ -314,7 +335,28 @@ def linked_files(page_html: str, page: str, site: Path) -> dict[str, Path]:
     return found
 
 
-DOWNLOAD_LINK = re.compile(r'<a href="(?P<href>[^"]+)"[^>]*\bdownload\b')
+_ANCHOR = re.compile(r'<a href="(?P<href>[^"]+)"(?P<rest>[^>]*)>')
+# What a download says of the data files it reads (snippets.pipeline.downloads.data_note and notebook()).
+_SCRIPT_DATA = re.compile(r"^# It reads (?P<relative>\S+), which the site has beside this file: (?P<url>\S+)$", re.M)
+_NOTEBOOK_DATA = re.compile(r"It reads `(?P<relative>[^`]+)`: save \[[^\]]*\]\((?P<url>[^)\s]+)\)")
+
+
+def site_file(site: Path, url: str) -> Path:
+    """The file of the built site at an address of the published site (mkdocs.yml's site_url)."""
+    match = re.search(r"^site_url:\s*(\S+)", (PROJECT_DIR / "mkdocs.yml").read_text(encoding="utf-8"), re.M)
+    base = match[1] if match[1].endswith("/") else match[1] + "/"
+    assert url.startswith(base), f"{url} is not an address of the site ({base})"
+    return site / url[len(base):]
+
+
+def named_data(text: str, site: Path) -> dict[str, Path]:
+    """The data files a script or notebook says it reads, as it says to save them (``data/iris.csv``),
+    taken from where it says the site has them."""
+    found = {m["relative"]: site_file(site, m["url"]) for pattern in (_SCRIPT_DATA, _NOTEBOOK_DATA)
+             for m in pattern.finditer(text)}
+    missing = [f"{relative} ({path})" for relative, path in found.items() if not path.is_file()]
+    assert not missing, f"named but not in the built site: {missing}"
+    return found
 
 
 @dataclass
@@ -327,16 +369,55 @@ class PageCode:
     links: dict[str, str]
     files: dict[str, Path]
     data: dict[str, Path]
+    site: Path | None = None
 
     def copy_job(self):
         """The blocks as the copy button gives them, run in order in one fresh Python."""
         return [(f"<{self.page} block {b.number}>", b.code) for b in self.blocks], self.data
+
+    def script_job(self):
+        """The page's script, alone in an empty folder with the data files it says it reads, run as
+        ``python`` runs it, cell by cell (``# %%``) so that each cell's output can be compared."""
+        script = self.files[".py"]
+        cells = re.split(r"^# %%.*\n", script.read_text(encoding="utf-8"), flags=re.M)[1:]
+        blocks = [(str(script.name), cell.rstrip("\n") + "\n") for cell in cells]
+        files = {script.name: script, **named_data(script.read_text(encoding="utf-8"), self.site)}
+        return blocks, files, script.name
+
+    def notebook_job(self):
+        """The notebook's code cells, run top to bottom in an empty folder with the data files it
+        says it reads (a notebook runs in its folder and has no ``__file__``)."""
+        book = json.loads(self.files[".ipynb"].read_text(encoding="utf-8"))
+        cells = ["".join(cell["source"]) for cell in book["cells"] if cell["cell_type"] == "code"]
+        intro = "".join(book["cells"][0]["source"])
+        return [(f"<{self.page} cell {n}>", cell) for n, cell in enumerate(cells, 1)], named_data(intro, self.site)
+
+    def example_blocks(self) -> list[CodeBlock]:
+        """The blocks that show an example (a runnable copy, or why it has none, under them)."""
+        return [b for b in self.blocks if b.runnable]
+
+    def standalone_jobs(self, block: CodeBlock) -> list[tuple]:
+        """An example's runnable copy, alone in an empty folder with the data files it names: run
+        as a file (``python fit_both.py``), and, when it uses ``__file__``, also pasted into a
+        session (the second copy button's text, which is the file's)."""
+        copy = (self.site / page_path(self.page) / block.runnable["href"]).resolve()
+        text = copy.read_text(encoding="utf-8")
+        data = named_data(text, self.site)
+        jobs = [([(copy.name, text)], {copy.name: copy, **data}, copy.name)]
+        if "__file__" in text:
+            jobs.append(([(f"<pasted {copy.name}>", text)], data))
+        return jobs
 
 
 def page_code(site: Path, page: str) -> PageCode:
     """Read a built page the way a reader takes code from it."""
     html = (site / page_path(page) / "index.html").read_text(encoding="utf-8")
     blocks = python_blocks(html, (PROJECT_DIR / "docs" / page).read_text(encoding="utf-8"), page)
-    links = {posixpath.splitext(m["href"])[1]: m["href"] for m in DOWNLOAD_LINK.finditer(html)}
+    links = {}  # the page's script and notebook; not the examples' copies, not the data files
+    for anchor in _ANCHOR.finditer(html):
+        suffix = posixpath.splitext(anchor["href"])[1]
+        if re.search(r"\bdownload\b", anchor["rest"]) and "data-example" not in anchor["rest"] \
+                and suffix in (".py", ".ipynb"):
+            links[suffix] = anchor["href"]
     files = {suffix: (site / page_path(page) / href).resolve() for suffix, href in links.items()}
-    return PageCode(page, blocks, links, files, linked_files(html, page, site))
+    return PageCode(page, blocks, links, files, linked_files(html, page, site), site)

@@ -92,7 +92,8 @@ def on_page_markdown(markdown, page, config, files):
                 if files.get_file_from_path(uri) is None:  # linked from here: in the site before the page renders
                     files.append(File.generated(config, uri, content=content))
     markdown = DIRECTIVE.sub(lambda match: _directive(match, markdown, page), markdown)
-    return render.add_outputs(markdown, state["outcomes"], page.file.src_uri)
+    markdown = render.add_outputs(markdown, state["outcomes"], page.file.src_uri)
+    return render.add_runnable_links(markdown, state.get("runnable", {}).get(page.file.src_uri, {}), page.url)
 
 
 def on_env(env, config, files):
@@ -108,6 +109,8 @@ def _directive(match, markdown, page):
         page_of = {module: posixpath.relpath(uri, here) for module, uri in (
             (p.src_uri[:-3].replace("-", "_"), p.src_uri) for p in state["pages"])}
         return render.readers_reference(page_of)
+    if match["name"] == "standalone_report":  # after on_nav, which wrote the runnable copies
+        return downloads.standalone_report([c for copies in state["runnable"].values() for c in copies.values()])
     if match["name"] != "build_report":
         line = markdown.count("\n", 0, match.start()) + 1
         raise PluginError(f"docs/{page.file.src_uri}:{line}: unknown directive {match.group()!r}")
@@ -137,7 +140,8 @@ from snippets.pipeline import downloads  # noqa: E402
 
 
 def on_nav(nav, config, files):
-    state["downloads"] = {}
+    state["downloads"], state["runnable"] = {}, {}
+    data = {}  # site path -> data file the downloads read, each beside the downloads that read it
     for page in nav.pages:
         try:
             parts = downloads.page_parts(page.file.content_string)
@@ -146,11 +150,24 @@ def on_nav(nav, config, files):
         if not downloads.has_code(parts):
             continue
         title = page.title or next((t.lstrip("# ") for k, t in parts if t.startswith("# ")), page.file.name)
-        url = (config.site_url or "/") + page.url
+        url, site_url = (config.site_url or "/") + page.url, config.site_url or "/"
         script_uri, notebook_uri = downloads.download_uris(page.file.src_uri)
-        files.append(File.generated(config, script_uri, content=downloads.script(title, url, parts)))
-        files.append(File.generated(config, notebook_uri, content=downloads.notebook(title, url, parts)))
-        state["downloads"][page.file.src_uri] = {"script": script_uri, "notebook": notebook_uri}
+        needed = downloads.data_files("\n".join(text for kind, text in parts if kind == "code"))
+        beside = {relative: posixpath.join("downloads", relative) for relative in needed}
+        notes = downloads.data_note(needed, script_uri, site_url)
+        files.append(File.generated(config, script_uri, content=downloads.script(title, url, parts, notes)))
+        files.append(File.generated(config, notebook_uri, content=downloads.notebook(
+            title, url, parts, {relative: site_url + uri for relative, uri in beside.items()})))
+        state["downloads"][page.file.src_uri] = {"script": script_uri, "notebook": notebook_uri, "data": beside}
+        data.update({uri: relative for relative, uri in beside.items()})
+        copies = downloads.runnable_copies(page.file.content_string, page.file.src_uri, title, url, site_url)
+        for copy in copies:
+            if copy.code is not None:
+                files.append(File.generated(config, copy.uri, content=copy.code))
+            data.update({posixpath.join(posixpath.dirname(copy.uri), relative): relative for relative in copy.data})
+        state["runnable"][page.file.src_uri] = {copy.example: copy for copy in copies}
+    for uri, relative in data.items():
+        files.append(File.generated(config, uri, content=(downloads.DATA_DIR / posixpath.basename(relative)).read_bytes()))
     return nav
 
 

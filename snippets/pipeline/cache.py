@@ -1,7 +1,8 @@
 """Remember each example's result under a hash of everything it depends on.
 
-An example depends on its own function, the module-level definitions it uses
-(transitively) and the module's other statements (imports, print options), every
+An example depends on its own function, the module-level definitions and imports it
+uses (transitively) and the module's settings (print options), as
+:mod:`~snippets.pipeline.dependencies` finds them for its runnable copy too, every
 ``snippets`` module its module imports, the data files its module names, the
 code that runs and captures it, the versions of Python, torch, numpy and
 matplotlib, and the machine: the CPU architecture, its vector extensions and
@@ -25,7 +26,9 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
-from .examples import PROJECT_DIR, SNIPPETS_DIR, Example, is_example, module_source
+from .dependencies import own_code as _own_code
+from .dependencies import parse as _parse
+from .examples import PROJECT_DIR, SNIPPETS_DIR, Example, module_source
 
 CACHE_DIR = Path(os.environ.get("SNIPPETS_CACHE", PROJECT_DIR / ".cache" / "examples"))
 DATA_DIR = SNIPPETS_DIR / "data"
@@ -173,60 +176,6 @@ def entry(example: Example, directory: Path | None = None, kernels: str = "") ->
 @lru_cache(maxsize=1)
 def _versions() -> tuple[str, ...]:
     return (platform.python_version(), *(version(name) for name in ("torch", "numpy", "matplotlib")))
-
-
-@lru_cache(maxsize=64)
-def _parse(source: str) -> ast.Module:
-    """Parsed once per distinct source text: a build asks for every example's key."""
-    return ast.parse(source)
-
-
-def _own_code(example: Example) -> str:
-    """The example's function, the module-level definitions it uses (transitively), and
-    every other module-level statement (imports, print options); other examples are left out."""
-    source = module_source(example.module)
-    body = _parse(source).body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]  # the module docstring changes no output
-    definitions: dict[str, ast.stmt] = {}
-    always, own = [], None
-    for node in body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            if node.name == example.name:
-                own = node
-            elif not is_example(node):
-                definitions[node.name] = node
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
-                isinstance(t, ast.Name) for t in _targets(node)):
-            for target in _targets(node):
-                definitions[target.id] = node
-        else:
-            always.append(node)
-    used, pending = [], [own] + always
-    while pending:
-        node = pending.pop()
-        for name in _names(node):
-            if name in definitions and definitions[name] not in used:
-                used.append(definitions.pop(name))
-                pending.append(used[-1])
-    chosen = sorted([own, *always, *used], key=lambda n: n.lineno)
-    lines = source.splitlines()
-    return "\n".join(_segment(lines, node) for node in chosen)
-
-
-@lru_cache(maxsize=4096)
-def _names(node: ast.stmt) -> frozenset[str]:
-    """The names a statement uses; its tree is parsed once per source, so this is asked once per statement."""
-    return frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-
-
-def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
-    return node.targets if isinstance(node, ast.Assign) else [node.target]
-
-
-def _segment(lines: list[str], node: ast.stmt) -> str:
-    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "\n".join(lines[first - 1:node.end_lineno])
 
 
 def _snippets_imports(module: str, seen: frozenset = frozenset()) -> set[str]:

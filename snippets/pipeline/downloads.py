@@ -7,13 +7,18 @@ run here; the build writes the files and the page links to them.
 
 from __future__ import annotations
 
+import ast
 import json
 import posixpath
 import re
 import textwrap
+from dataclasses import dataclass, field
 
-from .examples import SECTION_MARKER, module_source, section_bounds
+from .dependencies import module_statements, used_statements
+from .examples import SECTION_MARKER, SNIPPETS_DIR, find_examples, module_source, section_bounds, sections
 from .render import included_sections
+
+DATA_DIR = SNIPPETS_DIR / "data"
 
 _FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
 _HEADING = re.compile(r"^(?P<level>#{1,6})[ \t]+(?P<text>.+?)[ \t]*(?:\{[^}]*\})?[ \t]*#*[ \t]*$")
@@ -82,8 +87,9 @@ def download_uris(page_uri: str) -> tuple[str, str]:
     return f"downloads/{name}.py", f"downloads/{name}.ipynb"
 
 
-def script(title: str, url: str, parts: list[tuple[str, str]]) -> str:
+def script(title: str, url: str, parts: list[tuple[str, str]], notes: list[str] = ()) -> str:
     """The page's code as one script; ``# %%`` marks each block (and the heading it is under).
+    ``notes`` are comment lines added to its header (:func:`data_note`).
 
     Examples:
         >>> print(script("Demo", "https://example.org/demo/", [("heading", "## Start"), ("code", "print(1)")]))
@@ -97,7 +103,7 @@ def script(title: str, url: str, parts: list[tuple[str, str]]) -> str:
     """
     lines = [f"# {title}", f"# Every code block of {url} in page order.",
              "# Run it with python (it needs torch, numpy and matplotlib): "
-             "each block prints what the page shows under it.", ""]
+             "each block prints what the page shows under it.", *notes, ""]
     heading = None
     for kind, text in parts:
         if kind == "heading":
@@ -108,9 +114,10 @@ def script(title: str, url: str, parts: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def notebook(title: str, url: str, parts: list[tuple[str, str]]) -> str:
+def notebook(title: str, url: str, parts: list[tuple[str, str]], data: dict[str, str] | None = None) -> str:
     """The page's code as a Jupyter notebook (nbformat 4.5 JSON): a code cell per block,
-    a Markdown cell per heading, no outputs (run it to see them).
+    a Markdown cell per heading, no outputs (run it to see them). ``data`` maps each data file
+    the code reads (``data/iris.csv``) to where the site has it, which the first cell says.
 
     Examples:
         >>> book = json.loads(notebook("Demo", "https://example.org/demo/", [("heading", "## Start"), ("code", "print(1)")]))
@@ -118,8 +125,12 @@ def notebook(title: str, url: str, parts: list[tuple[str, str]]) -> str:
         >>> book["nbformat"], [cell["cell_type"] for cell in cells], cells.pop()["source"]
         (4, ['markdown', 'markdown', 'code'], ['print(1)'])
     """
-    cells = [_cell("markdown", f"# {title}\n\nEvery code block of [{title}]({url}), in page order. "
-                               "Run the cells top to bottom; each prints what the page shows under it.")]
+    intro = (f"# {title}\n\nEvery code block of [{title}]({url}), in page order. "
+             "Run the cells top to bottom; each prints what the page shows under it.")
+    for relative, address in (data or {}).items():
+        intro += (f"\n\nIt reads `{relative}`: save [{relative}]({address}) (the site has it beside this "
+                  f"notebook) as `{relative}` in the folder the notebook runs in. Nothing is downloaded.")
+    cells = [_cell("markdown", intro)]
     for kind, text in parts:
         if kind == "heading" and not text.startswith("# "):
             cells.append(_cell("markdown", text))
@@ -144,3 +155,179 @@ def _cell(kind: str, text: str) -> dict:
     if kind == "code":
         cell.update(execution_count=None, outputs=[])
     return cell
+
+
+# --- One example on its own: a runnable copy of each example, and the data files downloads need ---
+
+@dataclass
+class RunnableCopy:
+    """One example's runnable copy: its file in the site, its text (``None`` when it cannot
+    run alone, with the reason in ``why_not``), the definitions it adds to the block, and the
+    data files it reads (``data/iris.csv``)."""
+
+    example: str
+    uri: str
+    code: str | None
+    adds: list[str]
+    why_not: str = ""
+    data: list[str] = field(default_factory=list)
+
+    @property
+    def added(self) -> str:
+        """What the copy adds to the block, in words.
+
+        Examples:
+            >>> RunnableCopy("m:e", "e.py", "", ["fit", "Curve"]).added
+            'the imports and settings it needs, and fit, Curve'
+        """
+        return "the imports and settings it needs" + (", and " + ", ".join(self.adds) if self.adds else "")
+
+    @property
+    def tooltip(self) -> str:
+        """The tooltip of the button that copies it.
+
+        Examples:
+            >>> RunnableCopy("m:e", "e.py", "", []).tooltip
+            'Copy a version that runs on its own: the imports and settings it needs'
+        """
+        return f"Copy a version that runs on its own: {self.added}"
+
+
+def example_uri(page_uri: str, name: str) -> str:
+    """Where an example's runnable copy lives in the built site.
+
+    Examples:
+        >>> example_uri("training-loop.md", "fit_both")
+        'downloads/examples/training-loop/fit_both.py'
+    """
+    stem = posixpath.splitext(posixpath.basename(download_uris(page_uri)[0]))[0]
+    return f"downloads/examples/{stem}/{name}.py"
+
+
+def data_files(code: str) -> list[str]:
+    """The data files of ``snippets/data`` a piece of code reads, as it names them:
+    ``data/<file>``, next to the script (or in the working directory).
+
+    Examples:
+        >>> data_files('IRIS_CSV = HERE / "data" / "iris.csv"'), data_files("print(1)")
+        (['data/iris.csv'], [])
+    """
+    return [f"data/{p.name}" for p in sorted(DATA_DIR.glob("*")) if p.is_file() and p.name in code]
+
+
+def data_note(data: list[str], download_uri: str, site_url: str) -> list[str]:
+    """Comment lines that say which data files a script reads and where the site has each,
+    beside the script.
+
+    Examples:
+        >>> print("\\n".join(data_note(["data/iris.csv"], "downloads/a.py", "https://x.org/")))
+        # It reads data/iris.csv, which the site has beside this file: https://x.org/downloads/data/iris.csv
+        # Save it as data/iris.csv next to this file (in the working directory when you
+        # paste the code into an interactive session or a notebook). Nothing is downloaded.
+    """
+    lines = []
+    for relative in data:
+        lines.append(f"# It reads {relative}, which the site has beside this file: "
+                     f"{site_url}{posixpath.join(posixpath.dirname(download_uri), relative)}")
+        lines += [f"# Save it as {relative} next to this file (in the working directory when you",
+                  "# paste the code into an interactive session or a notebook). Nothing is downloaded."]
+    return lines
+
+
+def runnable_copies(markdown: str, page_uri: str, title: str, url: str, site_url: str) -> list[RunnableCopy]:
+    """A runnable copy of every example a page shows: the example's block, after the statements
+    it uses (:func:`~snippets.pipeline.dependencies.used_statements`, the same analysis as its
+    cache key), taken from the sections the page shows, in source order. An example that uses a
+    statement the page does not show gets no copy, and the reason.
+
+    Examples:
+        >>> copies = runnable_copies('```python\\n--8<-- "snippets/autograd_basics.py:setup"\\n```\\n'
+        ...                          '```python\\n--8<-- "snippets/autograd_basics.py:chain_rule"\\n```\\n',
+        ...                          "autograd-basics.md", "How autograd works", "https://x.org/a/", "https://x.org/")
+        >>> [(c.example, c.uri, c.adds, c.why_not) for c in copies]
+        [('autograd_basics:chain_rule', 'downloads/examples/autograd-basics/chain_rule.py', [], '')]
+        >>> copies[0].code.splitlines()[-1] == section_code("autograd_basics", "chain_rule").splitlines()[-1]
+        True
+    """
+    included = included_sections(markdown)
+    shown = {(module, section) for _, module, section in included}
+    examples = {(e.module, e.name) for module in {m for _, m, _ in included} for e in find_examples(module)}
+    copies = []
+    for _, module, name in included:
+        if (module, name) not in examples:
+            continue
+        uri = example_uri(page_uri, name)
+        body, adds, unshown = _runnable_body(module, name, {s for m, s in shown if m == module})
+        if unshown:
+            why = ("it uses code the page does not show: "
+                   + ", ".join(f"snippets/{module}.py:{line}" for line in unshown))
+            copies.append(RunnableCopy(f"{module}:{name}", uri, None, adds, why))
+            continue
+        copy = RunnableCopy(f"{module}:{name}", uri, None, adds, data=data_files(body))
+        header = [f"# {name}: an example of \"{title}\", on its own", f"# {url}"]
+        header += textwrap.wrap(f"The example's block comes last; above it, from other blocks of the page, what it "
+                                f"uses: {copy.added}. Run it with python (it needs torch, numpy and matplotlib): "
+                                "it prints what the page shows under the block.",
+                                78, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False)
+        copy.code = "\n".join(header + data_note(copy.data, uri, site_url)) + "\n\n" + body + "\n"
+        copies.append(copy)
+    return copies
+
+
+def _runnable_body(module: str, name: str, shown: set[str]) -> tuple[str, list[str], list[int]]:
+    """The runnable copy's code, the names of the definitions it adds (imports and settings
+    aside), and the lines of the statements it needs that no shown section holds."""
+    source = module_source(module)
+    lines = source.splitlines()
+    where = sorted(sections(source, f"snippets/{module}.py").items(), key=lambda item: item[1])
+
+    def section_of(statement):
+        return next((s for s, (start, end) in where if start < statement.first and statement.last < end), None)
+
+    used = {id(s): s for s in used_statements(source, name)}
+    unshown = [s.first for s in used.values() if section_of(s) not in shown]
+    adds = [bound for s in used.values() if not isinstance(s.node, (ast.Import, ast.ImportFrom))
+            for bound in sorted(s.binds)]
+    parts = []
+    for section, (start, end) in where:
+        statements = [s for s in module_statements(source) if section_of(s) == section]
+        if section == name or not any(id(s) in used for s in statements):
+            continue
+        keep = set(range(start, end - 1))  # indices of the lines between the markers
+        for s in statements:
+            if id(s) not in used:
+                first = s.first - 1
+                while first - 1 > start - 1 and lines[first - 1].lstrip().startswith("#"):
+                    first -= 1  # the comment just above a statement goes with it
+                keep -= set(range(first, s.last))
+        kept = [lines[i] for i in sorted(keep)]
+        parts.append(textwrap.dedent(_squeeze_blank_lines(kept, lines[start:end - 1])).strip("\n"))
+    return "\n\n\n".join(parts + [section_code(module, name)]), adds, unshown
+
+
+def _squeeze_blank_lines(kept: list[str], original: list[str]) -> str:
+    """Join lines; a run of blank lines left by a removed statement is no longer than the
+    longest run in the original section."""
+    longest = max((len(run) for run in re.findall(r"\n*", "\n".join(original))), default=1)
+    return re.sub(r"\n{%d,}" % (longest + 1), "\n" * longest, "\n".join(kept))
+
+
+def standalone_report(copies: list[RunnableCopy]) -> str:
+    """The verification page's count of the examples that run on their own, and the reasons of
+    those that do not.
+
+    Examples:
+        >>> print(standalone_report([RunnableCopy("m:a", "a.py", "print(1)", []),
+        ...                          RunnableCopy("m:b", "b.py", None, [], "it uses code the page does not show")]))
+        1 of the 2 examples shown on the pages have a copy that runs on its own.
+        <BLANKLINE>
+        | Example | Why it does not run on its own |
+        |---|---|
+        | `m:b` | it uses code the page does not show |
+    """
+    alone = [c for c in copies if c.code is not None]
+    lines = [f"{len(alone)} of the {len(copies)} examples shown on the pages have a copy that runs on its own."]
+    if len(alone) < len(copies):
+        lines += ["", "| Example | Why it does not run on its own |", "|---|---|"]
+        lines += [f"| `{c.example}` | {c.why_not} |" for c in copies if c.code is None]
+    return "\n".join(lines)

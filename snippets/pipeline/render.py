@@ -272,3 +272,40 @@ def readers_reference(page_of: dict[str, str]) -> str:
                      f"::: snippets.{module}\n    options:\n      members: [{', '.join(names)}]\n"
                      "      show_root_heading: false\n      show_root_toc_entry: false\n      heading_level: 3")
     return "\n\n".join(parts)
+
+
+def add_runnable_links(markdown: str, copies: dict, page_url: str) -> str:
+    """Under each example's block, a link to its runnable copy, which carries the copy's text
+    for the block's second copy button (docs/javascripts/runnable-copy.js); or, for an example
+    that cannot run on its own, why. ``copies`` maps ``module:name`` to a
+    :class:`~snippets.pipeline.downloads.RunnableCopy`; ``page_url`` is where the page lands.
+
+    Examples:
+        >>> from snippets.pipeline.downloads import RunnableCopy
+        >>> copy = RunnableCopy("a:b", "downloads/examples/a/b.py", "x = 1\\nprint(x)\\n", ["x"])
+        >>> print(add_runnable_links('```python\\n--8<-- "snippets/a.py:b"\\n```', {"a:b": copy}, "a/"))
+        ```python
+        --8<-- "snippets/a.py:b"
+        ```
+        <BLANKLINE>
+        <p class="runnable-copy">Runs on its own: <a href="../downloads/examples/a/b.py" download data-example="a:b" data-runnable="x = 1&#10;print(x)&#10;" data-tooltip="Copy a version that runs on its own: the imports and settings it needs, and x">b.py</a>, this block after the imports and settings it needs, and x.</p>
+        <BLANKLINE>
+    """
+    base = page_url if page_url.endswith("/") else posixpath.dirname(page_url)
+
+    def under(match: re.Match) -> str:
+        copy = copies.get(f"{match['module']}:{match['section']}")
+        if copy is None:
+            return match.group()
+        if copy.code is None:
+            note = (f'<p class="runnable-copy runnable-copy--none" data-example="{copy.example}">'
+                    f"Does not run on its own: {html.escape(copy.why_not)}.</p>")
+        else:
+            href = posixpath.relpath(copy.uri, base or ".")
+            text = html.escape(copy.code).replace("\n", "&#10;")
+            note = (f'<p class="runnable-copy">Runs on its own: <a href="{href}" download '
+                    f'data-example="{copy.example}" data-runnable="{text}" data-tooltip="{html.escape(copy.tooltip)}">'
+                    f"{posixpath.basename(copy.uri)}</a>, this block after {html.escape(copy.added)}.</p>")
+        return match.group() + "\n\n" + match["indent"] + note + "\n"
+
+    return INCLUDE.sub(under, markdown)
