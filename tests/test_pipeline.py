@@ -532,3 +532,105 @@ def test_drift_in_a_long_output_is_reported_by_its_first_differences_and_a_count
     assert problems[0].endswith("printed number 2 of 40000 was 0.5, now 1.0 (line: step 0: 1.0)")
     assert problems[-1].endswith(f"and {20000 - records.LISTED_DIFFERENCES} more printed numbers moved "
                                  "(20000 of 40000 in all)")
+
+
+# --- Records verified against themselves; regen never trusts the cache; a complete cache key ---
+
+def _records_copy(tmp_path, monkeypatch):
+    copy = tmp_path / "records"
+    shutil.copytree(records.RECORDS_DIR, copy)
+    monkeypatch.setattr(records, "RECORDS_DIR", copy)
+    return copy
+
+
+def test_every_record_is_what_regen_wrote():
+    problems = [p for e in examples.all_examples() for p in records.verify(e, records.load_records(e.module)[e.name])]
+    assert problems == []
+
+
+def test_a_record_edit_inside_the_tolerance_is_caught_naming_the_file(tmp_path, monkeypatch):
+    path = _records_copy(tmp_path, monkeypatch) / "autograd_basics.json"
+    document = json.loads(path.read_text())
+    record = document["examples"]["chain_rule"]  # text and numbers edited together, as a careful hand would
+    record["text"] = record["text"].replace("tensor(15.)", "tensor(15.0001)")
+    record["numbers"] = records.split_numbers(record["text"])[1]
+    path.write_text(json.dumps(document))
+    chain_rule = Example("autograd_basics", "chain_rule", 1)
+    edited = records.load_records("autograd_basics")["chain_rule"]
+    as_printed = {**edited, "text": edited["text"].replace("tensor(15.0001)", "tensor(15.)")}
+    assert records.compare(chain_rule, edited, as_printed) == []  # inside the tolerance: no drift
+    [problem] = records.verify(chain_rule, edited)
+    assert problem.startswith(f"{path}: the record of autograd_basics:chain_rule differs from what `make regen` wrote")
+
+
+@pytest.mark.parametrize("fault", ["replaced", "missing"])
+def test_a_replaced_or_missing_figure_is_caught_naming_the_file(tmp_path, monkeypatch, fault):
+    folder = _records_copy(tmp_path, monkeypatch) / "autograd_basics"
+    figure = folder / "accumulation-1.svg"
+    if fault == "replaced":
+        shutil.copy(folder / "graph_picture_q-1.svg", figure)
+    else:
+        figure.unlink()
+    accumulation = next(e for e in examples.find_examples("autograd_basics") if e.name == "accumulation")
+    [problem] = records.verify(accumulation, records.load_records("autograd_basics")["accumulation"])
+    assert problem.startswith(f"{figure}: ") and ("missing" if fault == "missing" else "replaced by hand") in problem
+
+
+def test_the_records_only_build_refuses_a_replaced_figure(tmp_path):
+    copy = tmp_path / "records"
+    shutil.copytree(records.RECORDS_DIR, copy)
+    shutil.copy(copy / "autograd_basics" / "graph_picture_q-1.svg", copy / "autograd_basics" / "accumulation-1.svg")
+    env = {**os.environ, "SNIPPETS_RECORDS": str(copy), "SNIPPETS_EXECUTE": "0", "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+                         cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert f"{copy / 'autograd_basics' / 'accumulation-1.svg'}: differs from the figure" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_regen_runs_the_code_even_when_a_cache_entry_was_altered(tmp_path, monkeypatch):
+    chain_rule = next(e for e in examples.find_examples("autograd_basics") if e.name == "chain_rule")
+    build.produce([chain_rule], execute=True)  # cached
+    entry = cache.entry(chain_rule)
+    entry.write_text(entry.read_text().replace("tensor(15.)", "tensor(48.5)"))
+    _records_copy(tmp_path, monkeypatch)
+    assert build.regenerate([chain_rule], workers=2) == []
+    assert records.load_records("autograd_basics")["chain_rule"]["text"].startswith("tensor(15.)")
+
+
+CALLER = '''
+from snippets.pipeline.examples import example
+
+
+@example
+def callee():
+    """Prints a number."""
+    # --8<-- [start:callee]
+    print(1)
+    # --8<-- [end:callee]
+
+
+@example
+def caller():
+    """Calls the other example."""
+    # --8<-- [start:caller]
+    callee()
+    # --8<-- [end:caller]
+'''
+
+
+def test_an_example_that_calls_another_reruns_when_that_one_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(examples, "SNIPPETS_DIR", tmp_path)
+    (tmp_path / "probe_page.py").write_text(CALLER)
+    before = {e.name: cache.cache_key(e) for e in examples.find_examples("probe_page")}
+    (tmp_path / "probe_page.py").write_text(CALLER.replace("print(1)", "print(2)"))
+    after = {e.name: cache.cache_key(e) for e in examples.find_examples("probe_page")}
+    assert sorted(name for name in before if before[name] != after[name]) == ["callee", "caller"]
+
+
+def test_a_matplotlibrc_where_the_build_runs_changes_every_key(tmp_path, monkeypatch):
+    chain_rule = Example("autograd_basics", "chain_rule", 1)
+    monkeypatch.chdir(tmp_path)
+    before = cache.cache_key(chain_rule)
+    (tmp_path / "matplotlibrc").write_text("lines.linewidth: 3\n")
+    assert cache.cache_key(chain_rule) != before

@@ -14,7 +14,7 @@ from importlib.metadata import version
 from . import cache
 from .examples import Example, all_examples
 from .execute import submit_examples
-from .records import compare, dark_figure_file, load_records, record_of, recorded_figure, write_records
+from .records import compare, dark_figure_file, load_records, record_of, recorded_figure, verify, write_records
 
 
 # The second kernel set every example runs under at `make regen` and in `make test`: ATen's
@@ -136,7 +136,7 @@ def produce(examples: list[Example] | None = None, execute: bool | None = None,
             example=e, record=new, svgs=[f["svg"].encode() for f in result["figures"]],
             dark_svgs=[f["svg_dark"].encode() for f in result["figures"]],
             seconds=result["seconds"], from_cache=e.id not in fresh, error=result["error"],
-            drift=[] if result["error"] else compare(e, records[e.module].get(e.name), new, sources),
+            drift=[] if result["error"] else _drift(e, records[e.module].get(e.name), new, sources),
             kernels=label,
         )
     return outcomes
@@ -164,10 +164,19 @@ def cross_check(first: dict[str, Outcome], second: dict[str, Outcome]) -> list[s
     return problems
 
 
+def _drift(example: Example, recorded: dict | None, new: dict, sources: tuple[str, str] | None) -> list[str]:
+    """How a new output differs from its record, and whether the record is what `make regen` wrote."""
+    return compare(example, recorded, new, sources) + (verify(example, recorded) if recorded else [])
+
+
 def _from_record(example: Example, record: dict | None) -> Outcome:
+    """The record as the outcome, for a build from the records alone; one that is not what
+    `make regen` wrote is refused, never served."""
+    empty = {"text": "", "numbers": [], "figures": []}
     if record is None:
-        return Outcome(example, {"text": "", "numbers": [], "figures": []}, [],
-                       error=f"{example.where}: example {example.id} has no record; run `make regen`")
+        return Outcome(example, empty, [], error=f"{example.where}: example {example.id} has no record; run `make regen`")
+    if problems := verify(example, record):
+        return Outcome(example, empty, [], [], error="\n".join(problems))
     svgs = [recorded_figure(example.module, figure["file"]) for figure in record["figures"]]
     dark = [recorded_figure(example.module, dark_figure_file(figure["file"])) for figure in record["figures"]]
     return Outcome(example, record, svgs, dark)
@@ -191,22 +200,21 @@ def cross_check_note(first: dict[str, Outcome], second: dict[str, Outcome]) -> s
 def regenerate(examples: list[Example] | None = None, workers: int | None = None) -> list[str]:
     """Run the examples (all by default) and rewrite their modules' records, unless any fails.
 
-    Every example runs twice, under the machine's kernels and ``ATEN_CPU_CAPABILITY=default``
-    (:data:`OTHER_KERNELS`); if any printed number or plotted value differs between the two
+    Every example runs twice, never recalled from the cache, under the machine's kernels and ``ATEN_CPU_CAPABILITY=default``
+    ([`OTHER_KERNELS`][snippets.pipeline.build.OTHER_KERNELS]); if any printed number or plotted value differs between the two
     beyond the example's tolerance, or an example draws unseeded random numbers, nothing is
     written. A module's record file is rewritten whole, so every example of a module given
     is run. Returns the problems; when there are any, no record is touched.
     """
     modules = {e.module for e in (all_examples() if examples is None else examples)}
     chosen = [e for e in all_examples() if e.module in modules]
-    outcomes = produce(chosen, execute=True, workers=workers)
+    # never from the cache: what is recorded is what the code prints now (a cache entry is a file
+    # anyone can change, and its key may miss a dependency)
+    outcomes = produce(chosen, execute=True, workers=workers, use_cache=False)
     errors = [o.error for o in outcomes.values() if o.error]
     if errors:
         return errors
-    # run again even when the machine's kernels are the default ones: a second run is what
-    # catches unseeded randomness, and the cache would otherwise hand back the first
-    rerun = cache.machine() == cache.machine(OTHER_KERNELS)
-    others = produce(chosen, execute=True, workers=workers, kernels=OTHER_KERNELS, use_cache=not rerun)
+    others = produce(chosen, execute=True, workers=workers, kernels=OTHER_KERNELS, use_cache=False)
     problems = cross_check(outcomes, others)
     print(cross_check_note(outcomes, others))
     if problems:

@@ -2,7 +2,7 @@
 
 An example depends on its own function, the module-level definitions and imports it
 uses (transitively) and the module's settings (print options), as
-:mod:`~snippets.pipeline.dependencies` finds them for its runnable copy too, every
+[`dependencies`][snippets.pipeline.dependencies] finds them for its runnable copy too, every
 ``snippets`` module its module imports, the data files its module names, the
 code that runs and captures it, the versions of Python, torch, numpy and
 matplotlib, and the machine: the CPU architecture, its vector extensions and
@@ -65,7 +65,20 @@ def cache_key(example: Example, kernels: str = "") -> str:
         digest.update(module.encode() + b"\0" + module_source(module).encode() + b"\0")
     for data_file in _data_files(example.module):
         digest.update(data_file.name.encode() + b"\0" + data_file.read_bytes() + b"\0")
+    for settings in _matplotlib_settings():
+        digest.update(str(settings).encode() + b"\0" + settings.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _matplotlib_settings() -> list[Path]:
+    """The matplotlibrc files that matplotlib, imported by the workers, would read: they change
+    every figure (and are found the way matplotlib looks, without importing it)."""
+    config = os.environ.get("MPLCONFIGDIR") or Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"),
+                                                    "matplotlib")
+    candidates = [Path.cwd() / "matplotlibrc", PROJECT_DIR / "matplotlibrc", Path(config) / "matplotlibrc"]
+    if rc := os.environ.get("MATPLOTLIBRC"):
+        candidates.insert(0, Path(rc) / "matplotlibrc" if Path(rc).is_dir() else Path(rc))
+    return [path for path in dict.fromkeys(candidates) if path.is_file()]
 
 
 def has(example: Example, kernels: str = "") -> bool:
@@ -104,7 +117,7 @@ def load(example: Example, kernels: str = "") -> dict | None:
 
 
 def is_result(result) -> bool:
-    """Whether a value has the shape of an example's result (see :func:`..execute.submit_examples`).
+    """Whether a value has the shape of an example's result (see [`submit_examples`][snippets.pipeline.execute.submit_examples]).
 
     Examples:
         >>> is_result({"text": "1\\n", "figures": [], "error": None, "seconds": 0.1}), is_result({})

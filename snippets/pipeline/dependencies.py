@@ -3,12 +3,12 @@
 An example uses every module-level statement that binds a name its function reads as a global,
 then, transitively, the statements binding the names those read, and every module-level
 statement that binds no name (settings such as ``torch.set_printoptions``). Other examples
-are never part of it. Names follow Python's own scoping (:mod:`symtable`): a local variable
+are never part of it. Names follow Python's own scoping (`symtable`): a local variable
 that happens to share a module-level name does not pull that definition in, and an import
 counts as the definition of the names it binds.
 
-The cache key hashes this code (:func:`own_code`); the downloads build each example's
-runnable copy from the same statements (:func:`used_statements`). Reads sources only.
+The cache key hashes this code ([`own_code`][snippets.pipeline.dependencies.own_code]); the downloads build each example's
+runnable copy from the same statements ([`used_statements`][snippets.pipeline.dependencies.used_statements]). Reads sources only.
 """
 
 from __future__ import annotations
@@ -72,8 +72,9 @@ def used_statements(source: str, name: str) -> list[Statement]:
 
 
 def own_code(example: Example) -> str:
-    """The example's function and the statements it uses, as source text: what its cache key
-    hashes, so that an edit to anything else in its module does not re-run it.
+    """The example's function and the statements it uses, and any other example it calls (with
+    what that one uses), as source text: what its cache key hashes, so that an edit to anything
+    else in its module does not re-run it, and an edit to an example it calls does.
 
     Examples:
         >>> code = own_code(Example("autograd_basics", "chain_rule", 1))
@@ -81,9 +82,17 @@ def own_code(example: Example) -> str:
         (True, True, False)
     """
     source = module_source(example.module)
-    own = next(n for n in parse(source).body if isinstance(n, ast.FunctionDef) and n.name == example.name)
+    functions = {n.name: n for n in parse(source).body if isinstance(n, ast.FunctionDef)}
+    others = {name for name, node in functions.items() if is_example(node)}
+    chosen, pending, seen = set(), [example.name], set()
+    while pending:
+        name = pending.pop()
+        seen.add(name)
+        used = used_statements(source, name)
+        chosen |= {(_first_line(functions[name]), functions[name].end_lineno)} | {(s.first, s.last) for s in used}
+        reads = _own_reads(source, name).union(*(s.reads for s in used))
+        pending += sorted((reads & others) - seen)
     lines = source.splitlines()
-    chosen = [(_first_line(own), own.end_lineno)] + [(s.first, s.last) for s in used_statements(source, example.name)]
     return "\n".join("\n".join(lines[first - 1:last]) for first, last in sorted(chosen))
 
 

@@ -89,7 +89,7 @@ def download_uris(page_uri: str) -> tuple[str, str]:
 
 def script(title: str, url: str, parts: list[tuple[str, str]], notes: list[str] = ()) -> str:
     """The page's code as one script; ``# %%`` marks each block (and the heading it is under).
-    ``notes`` are comment lines added to its header (:func:`data_note`).
+    ``notes`` are comment lines added to its header ([`data_note`][snippets.pipeline.downloads.data_note]).
 
     Examples:
         >>> print(script("Demo", "https://example.org/demo/", [("heading", "## Start"), ("code", "print(1)")]))
@@ -236,7 +236,7 @@ def data_note(data: list[str], download_uri: str, site_url: str) -> list[str]:
 
 def runnable_copies(markdown: str, page_uri: str, title: str, url: str, site_url: str) -> list[RunnableCopy]:
     """A runnable copy of every example a page shows: the example's block, after the statements
-    it uses (:func:`~snippets.pipeline.dependencies.used_statements`, the same analysis as its
+    it uses ([`used_statements`][snippets.pipeline.dependencies.used_statements], the same analysis as its
     cache key), taken from the sections the page shows, in source order. An example that uses a
     statement the page does not show gets no copy, and the reason.
 

@@ -224,7 +224,7 @@ def in_fork(run, where: str, time_limit: float | None = None) -> dict:
 
     The limit is enforced from here, not inside the child, so an example that
     catches every exception (a retry loop) cannot swallow it: at the limit the
-    child's stack is dumped by :mod:`faulthandler` (C level, nothing to catch),
+    child's stack is dumped by `faulthandler` (C level, nothing to catch),
     then the child's whole process group is killed. The child also dies with
     this process (``PR_SET_PDEATHSIG`` on Linux), so a killed worker leaves no
     example running on its own.
@@ -310,7 +310,7 @@ def _read_burst(fd: int, timeout: float) -> bytes:
 
 def _deepest_project_frame(stack: str) -> str | None:
     """``path:line`` of the innermost frame in the project's code, not the pipeline's, from a
-    :mod:`faulthandler` dump (most recent call first)."""
+    `faulthandler` dump (most recent call first)."""
     library = (sys.prefix, sys.base_prefix, os.path.dirname(__file__))
     for match in re.finditer(r'File "(?P<file>[^"]+)", line (?P<line>\d+)', stack):
         if not match["file"].startswith(library):
@@ -391,7 +391,7 @@ def torch_settings() -> dict[str, tuple]:
 
 
 def changed_settings(before: dict[str, tuple], restore: bool = False) -> str:
-    """Which of :func:`torch_settings` differ from ``before`` (``""`` if none), optionally put back.
+    """Which of [`torch_settings`][snippets.pipeline.execute.torch_settings] differ from ``before`` (``""`` if none), optionally put back.
 
     Examples:
         >>> import torch

@@ -278,7 +278,7 @@ def add_runnable_links(markdown: str, copies: dict, page_url: str) -> str:
     """Under each example's block, a link to its runnable copy, which carries the copy's text
     for the block's second copy button (docs/javascripts/runnable-copy.js); or, for an example
     that cannot run on its own, why. ``copies`` maps ``module:name`` to a
-    :class:`~snippets.pipeline.downloads.RunnableCopy`; ``page_url`` is where the page lands.
+    [`RunnableCopy`][snippets.pipeline.downloads.RunnableCopy]; ``page_url`` is where the page lands.
 
     Examples:
         >>> from snippets.pipeline.downloads import RunnableCopy
