@@ -646,7 +646,32 @@ def eval_is_not_a_sandbox():
 
 # --8<-- [start:safe_eval]
 class FormulaError(ValueError):
-    """A formula that uses anything beyond arithmetic on the names it got."""
+    """A formula the evaluator refuses, with the column where it went wrong."""
+
+    def __init__(self, message, node=None):
+        self.column = None if node is None else node.col_offset + 1
+        where = "" if node is None else f" (column {self.column})"
+        super().__init__(message + where)
+
+
+class NotAFormula(FormulaError):
+    """Text that is not one Python expression."""
+
+
+class NotAllowed(FormulaError):
+    """Syntax beyond arithmetic: attributes, indexing, other calls..."""
+
+
+class UnknownName(FormulaError):
+    """A name the caller did not give, or one starting with _."""
+
+
+class TooLarge(FormulaError):
+    """Beyond a stated limit: length, terms, nesting or exponent."""
+
+
+class NotComputable(FormulaError):
+    """Arithmetic that fails, or whose result is not a finite real."""
 
 
 OPERATORS = {
@@ -658,11 +683,14 @@ OPERATORS = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
 }
+# a chain of these (a + b - c, a * b / c) is one level of nesting
+FAMILY = {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.Div: "*"}
 # (numbers, tensors)
 FUNCTIONS = {"exp": (math.exp, torch.exp), "log": (math.log, torch.log),
              "sqrt": (math.sqrt, torch.sqrt), "sin": (math.sin, torch.sin),
              "cos": (math.cos, torch.cos), "tanh": (math.tanh, torch.tanh)}
 MAX_LENGTH = 1000        # characters
+MAX_TERMS = 200          # numbers and names
 MAX_DEPTH = 50           # nested operations
 MAX_EXPONENT = 100       # refuse 9**9**9 and the like outright
 
@@ -673,64 +701,85 @@ def safe_eval(formula, variables):
     Allowed: numbers, the names in variables, + - * / **, unary - and +,
     parentheses, and calls of the functions in FUNCTIONS. Variables may be
     numbers or tensors; on tensors, autograd records the computation.
+    Every refusal is a FormulaError of its own kind, naming the column.
 
     Examples:
         >>> safe_eval("2 * x + y**2", {"x": 1.5, "y": 2.0})
         7.0
         >>> try:
-        ...     safe_eval("x.__class__", {"x": 1.0})
+        ...     safe_eval("1 + x.__class__", {"x": 1.0})
         ... except FormulaError as error:
-        ...     print(error)
-        not allowed in a formula: Attribute 'x.__class__'
+        ...     print(type(error).__name__, error)
+        NotAllowed not allowed in a formula: Attribute 'x.__class__' (column 5)
     """
+    if not isinstance(formula, str):
+        raise NotAFormula(f"a formula is text, not {type(formula).__name__}")
     if len(formula) > MAX_LENGTH:
-        raise FormulaError(f"formula longer than {MAX_LENGTH} characters")
+        raise TooLarge(f"formula longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(formula, mode="eval")          # parsing runs nothing
     except (SyntaxError, RecursionError) as error:
-        raise FormulaError(
-            f"not a formula: {getattr(error, 'msg', error)}"
+        column = getattr(error, "offset", None)
+        where = f" (column {column})" if column else ""
+        raise NotAFormula(
+            f"not a formula: {getattr(error, 'msg', error)}{where}"
         ) from None
+    terms = sum(isinstance(n, (ast.Constant, ast.Name)) for n in ast.walk(tree))
+    if terms > MAX_TERMS:
+        raise TooLarge(f"formula with more than {MAX_TERMS} terms")
+
+    def computed(node, function, *arguments):
+        try:
+            result = function(*arguments)
+        except (ArithmeticError, ValueError) as error:
+            text = ast.unparse(node)
+            raise NotComputable(f"{text!r}: {error}", node) from None
+        if not torch.is_tensor(result) and not (
+                isinstance(result, float) and math.isfinite(result)):
+            raise NotComputable(
+                f"{ast.unparse(node)!r} is not a finite real number", node
+            )
+        return result
 
     def evaluate(node, depth=0):
         if depth > MAX_DEPTH:
-            raise FormulaError(f"formula nested deeper than {MAX_DEPTH} levels")
+            raise TooLarge(f"nested deeper than {MAX_DEPTH} levels", node)
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            return float(node.value)              # no bool, str, bytes, complex
+            return computed(node, float, node.value)  # no bool, str, complex
         if isinstance(node, ast.Name):
             if node.id.startswith("_") or node.id not in variables:
-                raise FormulaError(
-                    f"unknown name {node.id!r}; known: {sorted(variables)}"
-                )
+                known = sorted(variables)
+                raise UnknownName(f"unknown name {node.id!r}; known: {known}",
+                                  node)
             return variables[node.id]
         if isinstance(node, ast.UnaryOp) and type(node.op) in OPERATORS:
-            return OPERATORS[type(node.op)](evaluate(node.operand, depth + 1))
+            operand = evaluate(node.operand, depth + 1)
+            return computed(node, OPERATORS[type(node.op)], operand)
         if isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
-            left, right = evaluate(node.left, depth + 1), evaluate(
-                node.right, depth + 1
-            )
+            family = FAMILY.get(type(node.op))
+            same = isinstance(node.left, ast.BinOp) and family is not None \
+                and FAMILY.get(type(node.left.op)) == family
+            left = evaluate(node.left, depth if same else depth + 1)
+            right = evaluate(node.right, depth + 1)
             too_large = isinstance(right, float) and abs(right) > MAX_EXPONENT
             if isinstance(node.op, ast.Pow) and too_large:
-                raise FormulaError(
-                    f"exponent {right:g} is larger than {MAX_EXPONENT}"
+                raise TooLarge(
+                    f"exponent {right:g} is larger than {MAX_EXPONENT}", node
                 )
-            return OPERATORS[type(node.op)](left, right)
+            return computed(node, OPERATORS[type(node.op)], left, right)
         if isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else None
             if name not in FUNCTIONS or len(node.args) != 1 or node.keywords:
-                raise FormulaError(
+                raise NotAllowed(
                     f"only {', '.join(FUNCTIONS)} may be called, with one "
-                    f"argument: {ast.unparse(node)!r}"
+                    f"argument: {ast.unparse(node)!r}", node
                 )
             argument = evaluate(node.args[0], depth + 1)
             on_numbers, on_tensors = FUNCTIONS[name]
-            return (
-                on_tensors(argument)
-                if torch.is_tensor(argument)
-                else on_numbers(argument)
-            )
-        raise FormulaError(f"not allowed in a formula: {type(node).__name__}"
-                           f" {ast.unparse(node)!r}")
+            function = on_tensors if torch.is_tensor(argument) else on_numbers
+            return computed(node, function, argument)
+        raise NotAllowed(f"not allowed in a formula: {type(node).__name__}"
+                         f" {ast.unparse(node)!r}", node)
 
     return evaluate(tree.body)
 # --8<-- [end:safe_eval]
@@ -763,12 +812,18 @@ def safe_formulas():
         "sin(x, x)",                         # a listed function, wrongly called
         "-" * 990 + "x",                     # nesting that exhausts the stack
     ]
-    for text in hostile:
+    failing = [                              # arithmetic with no real answer
+        "1 / (x - x)",
+        "log(x - x)",
+        "(-8) ** (1 / 3)",
+        "(9**100) ** 100",
+    ]
+    for text in hostile + failing:
         try:
             safe_eval(text, variables)
             print(f"{text[:40]!r:42} ACCEPTED")
         except FormulaError as error:
-            print(f"{text[:40]!r:42} refused: {error}")
+            print(f"{text[:40]!r:42} {type(error).__name__}: {error}")
     # --8<-- [end:safe_formulas]
 
 

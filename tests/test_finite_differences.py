@@ -384,8 +384,10 @@ def test_safe_formulas_example_refuses_every_hostile_line():
     with contextlib.redirect_stdout(buffer):
         page.safe_formulas()
     lines = buffer.getvalue().splitlines()
-    assert len(lines) == 3 + 13
-    assert all("refused:" in line for line in lines[3:])
+    assert len(lines) == 3 + 13 + 4
+    kinds = [line[43:].split(":")[0] for line in lines[3:]]
+    assert all(kind in {"NotAFormula", "NotAllowed", "UnknownName", "TooLarge", "NotComputable"} for kind in kinds)
+    assert kinds[-4:] == ["NotComputable"] * 4
     assert "ACCEPTED" not in buffer.getvalue()
 
 
@@ -443,3 +445,49 @@ def test_custom_op_compiles_with_fullgraph_and_the_string_version_does_not(capsy
     assert exact.tolist() == [76.0, 70.0]
     out = capsys.readouterr().out
     assert "compiled, f_string: Unsupported:" in out
+
+
+VARIABLES = {"x": 0.5, "w0": 1.2, "w1": -3.4}
+
+
+@pytest.mark.parametrize("text, kind, column", [
+    ("1 + x.real", page.NotAllowed, 5),
+    ("w0 * secret", page.UnknownName, 6),
+    ("2 * (x +", page.NotAFormula, None),
+    (None, page.NotAFormula, None),
+    ("1 / (x - x)", page.NotComputable, 1),
+    ("2 * log(x - x)", page.NotComputable, 5),
+    ("sqrt(-1)", page.NotComputable, 1),
+    ("(-8) ** (1 / 3)", page.NotComputable, 1),       # Python would give a complex number
+    ("(9 ** 100) ** 100", page.NotComputable, 1),     # Python would raise OverflowError
+    ("1e308 * 10", page.NotComputable, 1),            # Python would give inf
+    ("x ** 101", page.TooLarge, 1),
+])
+def test_every_refusal_has_its_own_type_and_position(text, kind, column):
+    with pytest.raises(kind) as refused:
+        page.safe_eval(text, VARIABLES)
+    if column is not None:
+        assert refused.value.column == column and str(refused.value).endswith(f"(column {column})")
+
+
+def test_results_are_real_numbers_only():
+    assert isinstance(page.safe_eval("(8) ** (1 / 3)", VARIABLES), float)
+    assert page.safe_eval("(8) ** (1 / 3)", VARIABLES) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("limit, at_limit, over", [
+    ("MAX_LENGTH", "x" + " " * 999, "x" + " " * 1000),
+    ("MAX_TERMS", "+".join(["x"] * 200), "+".join(["x"] * 201)),
+    ("MAX_DEPTH", "-" * 50 + "x", "-" * 51 + "x"),
+    ("MAX_EXPONENT", "x ** 100", "x ** 101"),
+])
+def test_each_size_limit_is_stated_and_enforced_on_its_own(limit, at_limit, over):
+    assert {"MAX_LENGTH": 1000, "MAX_TERMS": 200, "MAX_DEPTH": 50, "MAX_EXPONENT": 100}[limit] == getattr(page, limit)
+    page.safe_eval(at_limit, VARIABLES)
+    with pytest.raises(page.TooLarge):
+        page.safe_eval(over, VARIABLES)
+
+
+def test_a_long_flat_sum_is_not_deep_nesting():
+    assert page.safe_eval(" + ".join(["x"] * 52), VARIABLES) == 26.0
+    assert page.safe_eval(" * ".join(["w0"] * 52), VARIABLES) == pytest.approx(1.2 ** 52)
