@@ -201,7 +201,7 @@ def regenerate(examples: list[Example] | None = None, workers: int | None = None
     """Run the examples (all by default) and rewrite their modules' records, unless any fails.
 
     Every example runs twice, never recalled from the cache, under the machine's kernels and ``ATEN_CPU_CAPABILITY=default``
-    ([`OTHER_KERNELS`][snippets.pipeline.build.OTHER_KERNELS]); if any printed number or plotted value differs between the two
+    (`OTHER_KERNELS`); if any printed number or plotted value differs between the two
     beyond the example's tolerance, or an example draws unseeded random numbers, nothing is
     written. A module's record file is rewritten whole, so every example of a module given
     is run. Returns the problems; when there are any, no record is touched.
