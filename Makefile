@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test regen check bench clean
+.PHONY: serve build test regen check bench clean translations
 
 $(INSTALLED): requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,6 +26,9 @@ regen: $(INSTALLED)  ## rewrite the records after an intended change (all or not
 
 check: $(INSTALLED)  ## list every drift without writing anything
 	$(PYTHON) -m snippets.pipeline check
+
+translations: $(INSTALLED)  ## list translations (docs/<page>.ja.md) behind their English page; STAMP=<page> (or all) records one as up to date
+	$(PYTHON) -m snippets.pipeline translations $(if $(STAMP),--stamp $(STAMP))
 
 bench: $(INSTALLED)  ## medians of execution-off, warm, one-changed, cold builds and make test
 	$(PYTHON) benchmarks/build_speed.py
