@@ -98,6 +98,7 @@ def on_page_markdown(markdown, page, config, files):
 
 
 def on_env(env, config, files):
+    env.filters["without_alternate_links"] = translations.without_alternate_links  # docs/overrides/main.html
     for page in state["pages"]:  # pages are written, and indexed for search, in their usual order
         page = files.src_uris.get(page.src_uri)  # mkdocs-static-i18n made new File objects
         if page is not None:

@@ -352,3 +352,21 @@ def stamp_pages(docs: Path, which: str) -> list[str]:
         path.write_text(stamped(translation, english), encoding="utf-8")
         done.append(f"stamped {_name(path)} as translating {_name(english_path)} ({stamp(english)['hash']})")
     return done or [f"no translation matches {which}"]
+
+
+ALTERNATE_LINK = re.compile(r'[ \t]*<link rel="alternate" href="[^"]*" hreflang="[^"]*">\n?')
+
+
+def without_alternate_links(head: str) -> str:
+    """The page head without its ``<link rel="alternate" hreflang>`` links.
+
+    Material reads a sitemap.xml beside each such link, expecting it to be a language's root;
+    mkdocs-static-i18n points them at the page's translations, where there is none (a failed
+    request per page). The header's language switch keeps its links to the translations, and
+    the site's sitemap.xml lists every page's alternates for search engines.
+
+    Examples:
+        >>> without_alternate_links('<meta a>\\n  <link rel="alternate" href="../ja/x/" hreflang="ja">\\n<b>')
+        '<meta a>\\n<b>'
+    """
+    return ALTERNATE_LINK.sub("", head)
