@@ -5,6 +5,7 @@ The fixture pages under tests/fixtures/translations/ stand for a page and its tr
 last tests check every real translation in docs/ (none present: nothing to check)."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from snippets.pipeline import translations
+from reader import doc_pages, page_code
+from snippets.pipeline import downloads, translations
 from snippets.pipeline.__main__ import main
 from snippets.pipeline.examples import PROJECT_DIR
 
@@ -163,7 +165,9 @@ def test_build_fails_when_a_translation_drops_an_include(tmp_path, docs):
                                      encoding="utf-8")
     run = _build(tmp_path, docs)
     assert run.returncode != 0
-    assert "docs/page.ja.md:" in run.stderr and "differs from docs/page.md:" in run.stderr, run.stderr[-3000:]
+    assert re.search(r"docs/page\.ja\.md:\d+ differs from \S*docs/page\.md:17: the translation has nothing more "
+                     r'where the English page has include "snippets/autograd_basics.py:chain_rule"', run.stderr), \
+        run.stderr[-3000:]
 
 
 # --- Every real translation in docs/ ---
@@ -182,3 +186,20 @@ def test_translation_is_up_to_date_with_its_english_page(english, translation):
     changes = translations.changed_paragraphs(_read(english), _read(translation))
     assert changes == [], (f"docs/{translation.name} is out of date with docs/{english.name} "
                            "(update it, then `make translations STAMP=<page>`):\n" + "\n".join(changes))
+
+
+@pytest.mark.parametrize("page", doc_pages("ja"))
+def test_translations_downloads_are_its_own_with_its_headings(page, built_site):
+    """A Japanese page's script lives under downloads/ja/ and marks its blocks with the
+    Japanese page's headings (the code itself is checked by test_downloads)."""
+    code = page_code(built_site, page)
+    if not code.blocks:
+        pytest.skip(f"{page} shows no Python code")
+    english = translations.language_of(page)[0]
+    assert code.files[".py"] == (built_site / downloads.download_uris(page)[0]).resolve()
+    assert downloads.download_uris(page)[0] == f"downloads/ja/{english[:-len('.md')]}.py"
+    script = code.files[".py"].read_text(encoding="utf-8")
+    headings = {text.lstrip("#").strip() for kind, text in downloads.page_parts(_read(DOCS / page))
+                if kind == "heading"}
+    labels = [line[len("# %% "):] for line in script.splitlines() if line.startswith("# %% ")]
+    assert labels and set(labels) <= headings, f"{page}: block labels {labels} are not its headings"
