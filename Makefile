@@ -5,7 +5,7 @@ INSTALLED := $(VENV)/.installed
 NODE := /usr/bin/node
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test regen check bench clean screenshots
+.PHONY: serve build test regen check bench clean screenshots translations
 
 $(INSTALLED): requirements.txt pyproject.toml package.json package-lock.json | $(NODE)
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error  # KaTeX, which typesets the formulas in the build
@@ -28,6 +28,9 @@ regen: $(INSTALLED)  ## rewrite the records after an intended change (all or not
 
 check: $(INSTALLED)  ## list every drift without writing anything
 	$(PYTHON) -m snippets.pipeline check
+
+translations: $(INSTALLED)  ## list translations (docs/<page>.ja.md) behind their English page; STAMP=<page> (or all) records one as up to date
+	$(PYTHON) -m snippets.pipeline translations $(if $(STAMP),--stamp $(STAMP))
 
 bench: $(INSTALLED)  ## medians of execution-off, warm, one-changed, cold builds and make test
 	$(PYTHON) benchmarks/build_speed.py

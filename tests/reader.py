@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from snippets.pipeline.examples import PROJECT_DIR
+from snippets.pipeline.translations import language_of
 
 
 def site_url_path() -> str:
@@ -28,21 +29,26 @@ def site_url_path() -> str:
     return path if path.endswith("/") else path + "/"
 
 
-def doc_pages() -> list[str]:
-    """Every Markdown page under docs/, as its path relative to docs/ (the pages a reader can reach)."""
+def doc_pages(language: str | None = "any") -> list[str]:
+    """Every Markdown page under docs/, as its path relative to docs/ (the pages a reader can reach):
+    the English pages and their translations (``x.ja.md``); ``language`` None for the English
+    pages only, or a language code for its translations only."""
     docs = PROJECT_DIR / "docs"
     return sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.md")
-                  if not {"hooks", "overrides"} & set(p.relative_to(docs).parts))
+                  if not {"hooks", "overrides"} & set(p.relative_to(docs).parts)
+                  and language in ("any", language_of(p.name)[1]))
 
 
 def page_path(src_uri: str) -> str:
-    """Where a page lands in the built site: ``a.md`` -> ``a/``, ``index.md`` -> ``''``."""
+    """Where a page lands in the built site: ``a.md`` -> ``a/``, ``index.md`` -> ``''``,
+    a translation under its language: ``a.ja.md`` -> ``ja/a/``, ``index.ja.md`` -> ``ja/``."""
+    src_uri, language = language_of(src_uri)
     stem = src_uri[:-len(".md")]
     if stem == "index" or stem.endswith("/index"):
         stem = stem[:-len("index")]
     else:
         stem += "/"
-    return stem
+    return f"{language}/{stem}" if language else stem
 
 
 class SiteHandler(http.server.SimpleHTTPRequestHandler):

@@ -20,6 +20,7 @@ import pytest
 
 from reader import doc_pages, page_path, site_url_path
 from snippets.pipeline.examples import PROJECT_DIR
+from snippets.pipeline.translations import language_of
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -38,7 +39,10 @@ class Reader:
         self.requests, self.blocked, self.failed, self.errors = [], [], [], []
         context.route("**/*", self._route)
         context.on("request", lambda request: self.requests.append(request.url))
-        context.on("requestfailed", lambda request: self.failed.append(f"{request.url} ({request.failure})"))
+        # A request the browser cancels (net::ERR_ABORTED) because the page was left, such as the
+        # search worker's language scripts, is no failure; a missing file answers 404 (below).
+        context.on("requestfailed", lambda request: request.failure != "net::ERR_ABORTED" and self.failed.append(
+            f"{request.url} ({request.failure})"))
         context.on("response", lambda response: response.status >= 400 and self.failed.append(
             f"{response.url} (HTTP {response.status})"))
         self.page = context.new_page()
@@ -57,7 +61,11 @@ class Reader:
         """Go to a page of the site; returns the main response. Clears the records first."""
         for record in (self.requests, self.blocked, self.failed, self.errors):
             record.clear()
-        return self.page.goto(self.base_url + path, wait_until="load")
+        response = self.page.goto(self.base_url + path, wait_until="load")
+        # The search worker loads its language scripts (Japanese segmenter) after "load"; leaving
+        # before they arrive aborts them, which would count as failed requests.
+        self.page.wait_for_load_state("networkidle")
+        return response
 
     def problems(self, expected_404: str | None = None) -> list[str]:
         """Everything that went wrong since the last :meth:`open`, but the one 404 expected."""
@@ -87,6 +95,11 @@ def reader(site_server, tmp_path_factory):
             shutil.rmtree(profile, ignore_errors=True)
 
 
+# A word as a reader types it: Latin letters on an English page; on a Japanese one, a run of
+# katakana (テンソル) that the search's Japanese segmenter keeps whole.
+WORDS = {None: r"(?<![\w.])[A-Za-z]{6,}(?![\w.])", "ja": r"(?<![\u30a0-\u30ff])[\u30a1-\u30fa\u30fc]{4,}(?![\u30a0-\u30ff])"}
+
+
 def _search_word(site: Path, page: str) -> str:
     """A word of the page that as few other pages as possible contain (most frequent on it first)."""
     docs = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))["docs"]
@@ -94,7 +107,7 @@ def _search_word(site: Path, page: str) -> str:
     for doc in docs:
         text = re.sub(r"<[^>]+>", " ", doc["title"] + " " + doc["text"])
         words_of.setdefault(doc["location"].split("#")[0], Counter()).update(
-            w.lower() for w in re.findall(r"(?<![\w.])[A-Za-z]{6,}(?![\w.])", text))
+            w.lower() for w in re.findall(WORDS[language_of(page)[1]], text))
     mine = words_of.get(page_path(page), Counter())
     assert mine, f"{page}: not in the search index"
     spread = Counter(w for words in words_of.values() for w in words)
@@ -342,13 +355,16 @@ def _check_search(reader, built_site, page: str) -> list[str]:
     search.click(timeout=5000)
     search.fill("")
     search.press_sequentially(word)
+    search.press("End")  # a key event: Japanese letters are typed as text input, which alone may not start the search
     target = reader.base_url + page_path(page)
     try:
         reader.page.wait_for_function("""target => [...document.querySelectorAll('.md-search-result__link')]
             .some(a => a.href.split(/[?#]/)[0] === target)""", arg=target, timeout=10000)
     except Exception:  # noqa: BLE001 - report what was found instead
         found = reader.page.eval_on_selector_all(".md-search-result__link", "as => as.map(a => a.href)")
-        problems.append(f"searching {word!r} does not list {target}; it lists {found[:10]}")
+        meta = reader.page.inner_text(".md-search-result__meta")
+        problems.append(f"searching {word!r} ({search.input_value()!r} typed, {meta!r}) does not list {target}; "
+                        f"it lists {found[:10]}")
     reader.page.keyboard.press("Escape")
     return problems
 
@@ -379,7 +395,7 @@ def test_unknown_address_gets_the_sites_404_page(reader):
     assert response.status == 404
     assert reader.page.locator("article h1").inner_text() == "Page not found"
     listed = reader.page.eval_on_selector_all("article .not-found-pages a", "as => as.map(a => a.href)")
-    assert len(listed) == len(doc_pages())
+    assert len(listed) == len(doc_pages(None))
     assert reader.page.evaluate("getComputedStyle(document.querySelector('.md-header')).position") == "sticky", \
         "the 404 page's stylesheet did not load"
     assert reader.problems(expected_404=reader.base_url + "no/such/page/") == []
@@ -462,5 +478,37 @@ def test_every_link_and_anchor_of_the_built_site_resolves(built_site):
 def test_every_page_is_built_and_in_the_sitemap(built_site):
     sitemap = (built_site / "sitemap.xml").read_text(encoding="utf-8")
     listed = {urlsplit(loc).path[len(site_url_path()):] for loc in re.findall(r"<loc>([^<]+)</loc>", sitemap)}
-    assert listed == {page_path(page) for page in doc_pages()}
+    config = (PROJECT_DIR / "mkdocs.yml").read_text(encoding="utf-8")  # each language shows every page
+    languages = set(re.findall(r"^\s*- locale: (\w+)\s*$", config, re.MULTILINE)) - {"en"}
+    assert listed == {f"{language}/" * bool(language) + page_path(page)
+                      for page in doc_pages(None) for language in {None} | languages}
     assert all((built_site / page_path(page) / "index.html").exists() for page in doc_pages())
+
+
+# --- The Japanese edition (docs/<page>.ja.md, under /ja/) ---
+
+@pytest.mark.parametrize("page", doc_pages("ja"))
+def test_language_switch_leads_to_the_translation_and_back(page, reader):
+    english = language_of(page)[0]
+    reader.open(page_path(english))
+    switch = reader.page.locator('.md-select a[hreflang="ja"]')
+    assert switch.count() == 1, f"{english}: no language switch to Japanese in the header"
+    assert switch.evaluate("a => a.href") == reader.base_url + page_path(page)
+    assert reader.problems() == []
+    reader.open(page_path(page))  # the switch is a hover menu: follow its link
+    assert reader.page.get_attribute("html", "lang") == "ja"
+    back = reader.page.locator('.md-select a[hreflang="en"]').evaluate("a => a.href")
+    assert back == reader.base_url + page_path(english)
+    assert reader.problems() == []
+
+
+def test_japanese_404_page(reader):
+    if not doc_pages("ja"):
+        pytest.skip("no page is translated yet")
+    response = reader.open("ja/404.html")
+    assert response.status == 200
+    assert reader.page.locator("article h1").inner_text() == "ページが見つかりません"
+    assert reader.page.get_attribute("html", "lang") == "ja"
+    listed = reader.page.eval_on_selector_all("article .not-found-pages a", "as => as.map(a => a.href)")
+    assert len(listed) == len(doc_pages(None)) and all("/ja/" in href for href in listed)
+    assert reader.problems() == []

@@ -6,11 +6,13 @@ Thin on purpose; the logic lives in `snippets.pipeline` where it is tested.
 import logging
 import posixpath
 import re
+from pathlib import Path
 
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
-from snippets.pipeline import build, execute, render
+from snippets.pipeline import build, execute, render, translations
 from snippets.pipeline.examples import ExampleError, all_examples
 from snippets.pipeline.records import dark_figure_file
 
@@ -39,6 +41,7 @@ def on_files(files, config):
         for problem in render.include_problems(page.content_string):
             line, _, what = problem.partition(": ")
             raise PluginError(f"docs/{page.src_uri}:{line}: {what}")
+    _check_translations(config)
     try:
         running = {e.id for e in build.start_running()}  # under serve: what changed since the last build
     except ExampleError as problem:
@@ -47,6 +50,7 @@ def on_files(files, config):
         files.append(File.generated(config, uri, abs_src_path=str(path)))
     state.update(outcomes={}, pages=pages, examples={e.id: e for e in all_examples()})
     state["shown_on"] = {f"{module}:{section}": page.src_uri for page in pages
+                         if translations.language_of(page.src_uri)[1] is None  # links resolve per language
                          for _, module, section in render.included_sections(page.content_string)}
     # MkDocs renders pages in this order and each waits for its examples' outputs: the pages
     # whose outputs are ready go first, while the workers run the others (order restored in on_env).
@@ -92,14 +96,19 @@ def on_page_markdown(markdown, page, config, files):
                 if files.get_file_from_path(uri) is None:  # linked from here: in the site before the page renders
                     files.append(File.generated(config, uri, content=content))
     markdown = DIRECTIVE.sub(lambda match: _directive(match, markdown, page), markdown)
+    if page.file.src_uri in state.get("stale", {}):  # a translation behind its English page says so
+        markdown = translations.notice(state["stale"][page.file.src_uri]) + "\n" + markdown
     markdown = render.add_outputs(markdown, state["outcomes"], page.file.src_uri)
     return render.add_runnable_links(markdown, state.get("runnable", {}).get(page.file.src_uri, {}), page.url)
 
 
 def on_env(env, config, files):
+    env.filters["without_alternate_links"] = translations.without_alternate_links  # docs/overrides/main.html
     for page in state["pages"]:  # pages are written, and indexed for search, in their usual order
-        files.remove(page)
-        files.append(page)
+        page = files.src_uris.get(page.src_uri)  # mkdocs-static-i18n made new File objects
+        if page is not None:
+            files.remove(page)
+            files.append(page)
     return env
 
 
@@ -139,6 +148,7 @@ def on_post_build(config):
 from snippets.pipeline import downloads  # noqa: E402
 
 
+@event_priority(-110)  # after mkdocs-static-i18n (-100) gave the pages their titles in the page's language
 def on_nav(nav, config, files):
     state["downloads"], state["runnable"] = {}, {}
     data = {}  # site path -> data file the downloads read, each beside the downloads that read it
@@ -174,3 +184,36 @@ def on_nav(nav, config, files):
 def on_page_context(context, page, config, nav):
     context["downloads"] = state.get("downloads", {}).get(page.file.src_uri)
     return context
+
+
+# --- Translations (docs/<page>.<lang>.md; snippets.pipeline.translations) ---
+
+def _check_translations(config):
+    """Parity fails the build; a translation behind its English page is a warning (so the strict
+    build fails, naming the changed paragraphs) and a notice on the page (under serve)."""
+    problems, _ = translations.report(Path(config.docs_dir))
+    if problems:
+        raise PluginError("translations whose structure differs from their English page:\n" + "\n".join(problems))
+    state["stale"] = {}
+    for english, path in translations.translation_pairs(Path(config.docs_dir)):
+        changes = translations.changed_paragraphs(english.read_text(encoding="utf-8"), path.read_text(encoding="utf-8"))
+        if changes and translations.language_of(path.name)[1] == config.theme["language"]:
+            uri = path.relative_to(config.docs_dir).as_posix()
+            state["stale"][uri] = changes
+            log.warning(f"docs/{uri} is out of date with docs/{translations.language_of(uri)[0]} "
+                        "(update it, then `make translations STAMP=<page>`):\n  " + "\n  ".join(changes))
+
+
+def on_post_template(output, template_name, config):
+    """mkdocs-static-i18n builds each language into the same site folder, so the Japanese build
+    would write its 404 page over the English one: it goes to ja/404.html instead."""
+    if template_name != "404.html":
+        return output
+    language = config.theme["language"]
+    if not state.get("404") or language == state["404"][0]:
+        state["404"] = (language, output)
+        return output
+    folder = Path(config.site_dir) / language
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "404.html").write_text(output, encoding="utf-8")
+    return state["404"][1]

@@ -79,11 +79,16 @@ def download_uris(page_uri: str) -> tuple[str, str]:
         ('downloads/autograd-basics.py', 'downloads/autograd-basics.ipynb')
         >>> download_uris("guide/index.md")
         ('downloads/guide.py', 'downloads/guide.ipynb')
+        >>> download_uris("autograd-basics.ja.md")  # a translation's, under its language
+        ('downloads/ja/autograd-basics.py', 'downloads/ja/autograd-basics.ipynb')
     """
+    from .translations import language_of
+
+    page_uri, language = language_of(page_uri)
     stem = posixpath.splitext(page_uri)[0]
     if posixpath.basename(stem) == "index" and posixpath.dirname(stem):
         stem = posixpath.dirname(stem)
-    name = stem.replace("/", "-")
+    name = (f"{language}/" if language else "") + stem.replace("/", "-")
     return f"downloads/{name}.py", f"downloads/{name}.ipynb"
 
 
