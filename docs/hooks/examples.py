@@ -96,6 +96,8 @@ def on_page_markdown(markdown, page, config, files):
                 if files.get_file_from_path(uri) is None:  # linked from here: in the site before the page renders
                     files.append(File.generated(config, uri, content=content))
     markdown = DIRECTIVE.sub(lambda match: _directive(match, markdown, page), markdown)
+    if translations.language_of(page.file.src_uri)[1]:  # no stray spaces where Japanese lines break
+        markdown = translations.join_cjk_lines(markdown)
     if page.file.src_uri in state.get("stale", {}):  # a translation behind its English page says so
         markdown = translations.notice(state["stale"][page.file.src_uri]) + "\n" + markdown
     markdown = render.add_outputs(markdown, state["outcomes"], page.file.src_uri)

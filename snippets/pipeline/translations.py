@@ -93,6 +93,33 @@ def _lines(markdown: str) -> list[tuple[int, str, bool]]:
     return result
 
 
+# Characters of Japanese text: kana, CJK ideographs, full-width forms and punctuation.
+CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def join_cjk_lines(markdown: str) -> str:
+    """Join the lines of a paragraph where the break falls between two Japanese characters: a
+    browser shows a line break inside prose as a space, and Japanese puts no space there.
+
+    Examples:
+        >>> join_cjk_lines("日本語の\\n文章です。\\nEnglish\\ntext\\n```\\n日本\\n語\\n```")
+        '日本語の文章です。\\nEnglish\\ntext\\n```\\n日本\\n語\\n```'
+    """
+    joined: list[str] = []
+    previous_is_prose = False
+    for _, line, in_code in _lines(markdown):
+        stripped = line.lstrip()
+        indent = line[:len(line) - len(stripped)]
+        if (previous_is_prose and not in_code and stripped and CJK.match(stripped)
+                and CJK.match(joined[-1][-1:]) and joined[-1].startswith(indent)
+                and not joined[-1][len(indent):len(indent) + 1].isspace()):
+            joined[-1] += stripped
+        else:
+            joined.append(line)
+        previous_is_prose = not in_code and bool(stripped)
+    return "\n".join(joined)
+
+
 def structure(markdown: str) -> list[tuple[int, str]]:
     """What a translation must keep, in page order, as ``(line, item)``: includes,
     directives and formulas (TeX with its white space collapsed; code spans are not formulas).
