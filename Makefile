@@ -44,8 +44,20 @@ clean:
 # The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright; nothing
 # downloads a browser. `make test` installs the package when it is missing (as root, as in CI).
 CHROMIUM := /usr/bin/chromium
+# The Japanese pages in the browser tests and screenshots need a CJK font (readers' systems have one).
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
-test: $(CHROMIUM)
+test: $(CHROMIUM) $(CJK_FONT)
+screenshots: $(CJK_FONT)
+
+$(CJK_FONT):
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "make: the Japanese pages need a CJK font in the browser, which is missing." >&2; \
+	  echo "Install it as root: apt-get update && apt-get install -y fonts-noto-cjk  (then run make again)" >&2; \
+	  exit 1; \
+	fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-noto-cjk
 
 $(CHROMIUM):
 	@if [ "$$(id -u)" != 0 ]; then \

@@ -204,9 +204,11 @@ def example_uri(page_uri: str, name: str) -> str:
     Examples:
         >>> example_uri("training-loop.md", "fit_both")
         'downloads/examples/training-loop/fit_both.py'
+        >>> example_uri("training-loop.ja.md", "fit_both")  # its header names the translation
+        'downloads/ja/examples/training-loop/fit_both.py'
     """
-    stem = posixpath.splitext(posixpath.basename(download_uris(page_uri)[0]))[0]
-    return f"downloads/examples/{stem}/{name}.py"
+    folder, stem = posixpath.split(posixpath.splitext(download_uris(page_uri)[0])[0])
+    return f"{folder}/examples/{stem}/{name}.py"
 
 
 def data_files(code: str) -> list[str]:
