@@ -384,10 +384,22 @@ def test_a_plot_opens_larger_in_the_lightbox(reader, built_site):
     opened = reader.page.locator(".glightbox-container .gslide.current img")
     opened.wait_for(state="visible", timeout=5000)
     assert opened.evaluate("img => img.src").split("#")[0] == plot.evaluate("img => img.src").split("#")[0]
-    assert opened.bounding_box()["width"] > inline
+    assert _settled_width(reader, opened) > inline
     reader.page.keyboard.press("Escape")
     reader.page.locator(".glightbox-container").wait_for(state="detached", timeout=5000)
     assert reader.problems() == []
+
+
+def _settled_width(reader, element) -> float:
+    """The element's width once its opening animation is over (two equal readings 0.1 s apart)."""
+    last = None
+    for _ in range(50):
+        width = element.bounding_box()["width"]
+        if width == last:
+            return width
+        last = width
+        reader.page.wait_for_timeout(100)
+    return last
 
 
 def test_unknown_address_gets_the_sites_404_page(reader):
