@@ -228,8 +228,8 @@ def verify(example: Example, record: dict) -> list[str]:
         >>> record = load_records("autograd_basics")["chain_rule"]
         >>> verify(e, record)
         []
-        >>> verify(e, {**record, "text": record["text"].replace("15.", "15.001")})[0].split(": ")[:2]
-        ['snippets/records/autograd_basics.json', 'the record of autograd_basics:chain_rule differs from what `make regen` wrote (edited by hand?)']
+        >>> print(verify(e, {**record, "text": record["text"].replace("15.", "15.001")})[0].split(";")[0])
+        snippets/records/autograd_basics.json: the record of autograd_basics:chain_rule differs from what `make regen` wrote (edited by hand?)
     """
     json_file = _shown(RECORDS_DIR / f"{example.module}.json")
     again = "restore it with git, or run `make regen`"

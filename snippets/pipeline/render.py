@@ -236,7 +236,7 @@ def readers_helpers(module: str) -> list[str]:
 
     Examples:
         >>> readers_helpers("autograd_basics")
-        ['SmallConvNet']
+        ['SmallConvNet', 'graph_of', 'draw_graph']
     """
     tree = ast.parse(module_source(module))
     return [node.name for node in tree.body
@@ -257,7 +257,7 @@ def readers_reference(page_of: dict[str, str]) -> str:
         <BLANKLINE>
         ::: snippets.autograd_basics
             options:
-              members: [SmallConvNet]
+              members: [SmallConvNet, graph_of, draw_graph]
               show_root_heading: false
               show_root_toc_entry: false
               heading_level: 3
