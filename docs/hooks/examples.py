@@ -165,7 +165,7 @@ def on_nav(nav, config, files):
         url, site_url = (config.site_url or "/") + page.url, config.site_url or "/"
         script_uri, notebook_uri = downloads.download_uris(page.file.src_uri)
         needed = downloads.data_files("\n".join(text for kind, text in parts if kind == "code"))
-        beside = {relative: posixpath.join("downloads", relative) for relative in needed}
+        beside = {relative: posixpath.join(posixpath.dirname(script_uri), relative) for relative in needed}
         notes = downloads.data_note(needed, script_uri, site_url)
         files.append(File.generated(config, script_uri, content=downloads.script(title, url, parts, notes)))
         files.append(File.generated(config, notebook_uri, content=downloads.notebook(
