@@ -17,6 +17,7 @@ from snippets.pipeline.downloads import runnable_copies, section_code
 from snippets.pipeline.dependencies import own_code
 from snippets.pipeline.examples import PROJECT_DIR, Example, all_examples, module_source
 from snippets.pipeline.render import add_runnable_links, included_sections
+from snippets.pipeline.translations import language_of
 
 EXAMPLE_IDS = {e.id for e in all_examples()}
 SHOWN = [(page, f"{module}:{section}") for page in doc_pages()
@@ -92,7 +93,9 @@ def test_example_runs_on_its_own_and_prints_what_the_page_shows(page, example, b
         return
     path = (built_site / page_path(page) / runnable["href"]).resolve()
     text = path.read_text(encoding="utf-8")
-    assert path.name == f"{example.split(':')[1]}.py" and path.parent.name == page[:-len(".md")]
+    english, language = language_of(page)
+    assert path.name == f"{example.split(':')[1]}.py" and path.parent.name == english[:-len(".md")]
+    assert (language in path.parts) == bool(language), f"{page}: {path} is not the copy of its own language"
     assert runnable["text"] == text, f"{page}: the second copy button of {example} copies something else than its file"
     assert text.rstrip("\n").endswith(block.code.rstrip("\n")), f"{page}: {path.name} does not end with the block"
     assert runnable["tooltip"].startswith("Copy a version that runs on its own: the imports and settings it needs")
