@@ -4,6 +4,7 @@ they print with what the page shows. Used by test_browser, test_copy and test_do
 
 import hashlib
 import http.server
+import io
 import json
 import os
 import posixpath
@@ -11,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import tokenize
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -216,6 +218,24 @@ for name, code in blocks:
 '''
 
 
+def _without_comments(code: str) -> str:
+    """Python code with its comments blanked (code that does not tokenize is kept whole).
+
+    Examples:
+        >>> _without_comments("x = 1  # one\\n# two\\ns = '# three'\\n")
+        "x = 1  \\n\\ns = '# three'\\n"
+    """
+    try:
+        comments = [t for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.COMMENT]
+    except (tokenize.TokenError, SyntaxError):
+        return code
+    lines = code.splitlines(keepends=True)
+    for token in reversed(comments):
+        (row, start), (_, end) = token.start, token.end
+        lines[row - 1] = lines[row - 1][:start] + lines[row - 1][end:]
+    return "".join(lines)
+
+
 class ReaderPython:
     """A fresh Python (the project's, with torch, numpy, matplotlib) that runs code blocks in
     order in one namespace, in an empty temporary directory, and returns what each printed.
@@ -256,10 +276,13 @@ class ReaderPython:
 
     @staticmethod
     def _key(blocks, files, script):
-        """The same code, with the same files' contents in the same places, is the same run."""
-        contents = tuple(sorted((relative, hashlib.sha256(Path(source).read_bytes()).hexdigest())
-                                for relative, source in files.items()))
-        return tuple(code.rstrip("\n") for _, code in blocks), contents, script
+        """The same code, with the same files' contents in the same places, is the same run.
+        Comments run nothing: a translation's copy differs from the English one only in its
+        header's title and link, and is not run a second time."""
+        contents = tuple(sorted((relative, hashlib.sha256(
+            _without_comments(Path(source).read_text(encoding="utf-8")).encode() if relative.endswith(".py")
+            else Path(source).read_bytes()).hexdigest()) for relative, source in files.items()))
+        return tuple(_without_comments(code).rstrip("\n") for _, code in blocks), contents, script
 
     def _run(self, blocks, files, timeout, script=None):
         separator = f"\n<<<end of block {uuid.uuid4().hex}>>>\n"

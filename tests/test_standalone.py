@@ -41,7 +41,8 @@ def _copies(page):
 @pytest.mark.parametrize("page, example", SHOWN)
 def test_runnable_copy_holds_the_block_and_only_what_it_uses(page, example):
     """The copy ends with the example's block; every statement before it binds a name the copy
-    reads (or binds none: a setting), and they come in their module's order."""
+    reads (or binds none: a setting; or registers itself on one it reads, as
+    ``@op.register_fake`` does), and they come in their module's order."""
     copy = _copies(page)[example]
     if copy.code is None:
         pytest.skip(f"{example} does not run alone: {copy.why_not}")
@@ -52,13 +53,14 @@ def test_runnable_copy_holds_the_block_and_only_what_it_uses(page, example):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
     prefix = text[:-len(block)]
     before = ast.parse(prefix).body
+    defined = {s.name for s in before if isinstance(s, (ast.FunctionDef, ast.ClassDef))}
     source = module_source(module)
     unused = []
     for statement in before:
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             bound = {(a.asname or a.name).split(".")[0] for a in statement.names}
-        elif isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
-            bound = {statement.name}
+        elif isinstance(statement, (ast.FunctionDef, ast.ClassDef)):  # or registers itself on: @op.register_fake
+            bound = {statement.name} | {_root(d) for d in statement.decorator_list} & defined
         elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
             bound = {t.id for t in ast.walk(statement) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
         else:
@@ -68,6 +70,16 @@ def test_runnable_copy_holds_the_block_and_only_what_it_uses(page, example):
     assert unused == [], f"{example}: its copy holds what it does not use: {unused}"
     positions = [source.find(ast.get_source_segment(prefix, s)) for s in before]
     assert -1 not in positions and positions == sorted(positions), f"{example}: not in its module's order"
+
+
+def _root(decorator: ast.expr) -> str | None:
+    """``op`` for ``@op.register_fake`` or ``@op.register(...)``; None for ``@name``."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if not isinstance(target, ast.Attribute):
+        return None
+    while isinstance(target, ast.Attribute):
+        target = target.value
+    return getattr(target, "id", None)
 
 
 @pytest.mark.parametrize("page, example", SHOWN)
@@ -110,13 +122,17 @@ def test_example_runs_on_its_own_and_prints_what_the_page_shows(page, example, b
     assert problems == [], "\n\n".join(problems)
 
 
-def test_verification_page_counts_the_examples_that_run_alone(built_site, reader_python):
-    """The count on the verification page is the number of copies this test runs and that pass."""
-    report = (built_site / "verification" / "index.html").read_text(encoding="utf-8")
+@pytest.mark.parametrize("verification", [p for p in doc_pages() if language_of(p)[0] == "verification.md"])
+def test_verification_page_counts_the_examples_that_run_alone(verification, built_site, reader_python):
+    """The count on each language's verification page is the number of that language's copies
+    this test runs and that pass, of that language's examples shown."""
+    language = language_of(verification)[1]
+    report = (built_site / page_path(verification) / "index.html").read_text(encoding="utf-8")
     match = re.search(r"(\d+) of the (\d+) examples shown on the pages have a copy that runs on its own", report)
-    assert match, "the verification page does not say how many examples run alone"
+    assert match, f"{verification} does not say how many examples run alone"
+    shown = [(page, example) for page, example in SHOWN if language_of(page)[1] == language]
     ran = passed = 0
-    for page in sorted({page for page, _ in SHOWN}):
+    for page in sorted({page for page, _ in shown}):
         code = page_code(built_site, page)
         for block in code.example_blocks():
             if "href" not in block.runnable:
@@ -126,8 +142,8 @@ def test_verification_page_counts_the_examples_that_run_alone(built_site, reader
                        for blocks, files, *script in code.standalone_jobs(block)]
             passed += all(error is None and output_difference(outputs[0], block.shown) is None
                           for outputs, error in results)
-    assert (int(match[1]), int(match[2])) == (passed, len(SHOWN)), \
-        f"the page says {match[1]} of {match[2]}; {passed} of the {ran} copies run alone, {len(SHOWN)} examples shown"
+    assert (int(match[1]), int(match[2])) == (passed, len(shown)), \
+        f"{verification} says {match[1]} of {match[2]}; {passed} of the {ran} copies run alone, {len(shown)} examples shown"
 
 
 def test_an_example_whose_code_the_page_does_not_show_has_no_copy_and_says_why():

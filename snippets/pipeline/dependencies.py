@@ -1,8 +1,10 @@
 """What an example uses from its module: one analysis, for the cache key and the runnable copies.
 
 An example uses every module-level statement that binds a name its function reads as a global,
-then, transitively, the statements binding the names those read, and every module-level
-statement that binds no name (settings such as ``torch.set_printoptions``). Other examples
+then, transitively, the statements binding the names those read, every module-level
+statement that binds no name (settings such as ``torch.set_printoptions``), and every
+definition that registers itself on a used definition through a decorator such as
+``@op.register_fake`` (nothing reads its name, yet the operator needs it). Other examples
 are never part of it. Names follow Python's own scoping (`symtable`): a local variable
 that happens to share a module-level name does not pull that definition in, and an import
 counts as the definition of the names it binds.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import symtable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .examples import Example, is_example, module_source
@@ -31,6 +33,7 @@ class Statement:
     last: int
     binds: frozenset[str]
     reads: frozenset[str]
+    registers_on: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=64)
@@ -54,11 +57,15 @@ def used_statements(source: str, name: str) -> list[Statement]:
         ...           "@example\\ndef demo():\\n    SCALE = 'local'\\n    print(half(math.pi))\\n")
         >>> [ast.unparse(s.node).splitlines()[0] for s in used_statements(source, "demo")]
         ['import math', 'SCALE = 2', 'def half(x):']
+        >>> source = ("def op(x):\\n    return x\\n@op.register_fake\\ndef _shape(x):\\n    return x\\n"
+        ...           "@example\\ndef demo():\\n    print(op(1))\\n")
+        >>> [s.node.name for s in used_statements(source, "demo")]
+        ['op', '_shape']
     """
     statements, own = module_statements(source), _own_reads(source, name)
     binding: dict[str, list[Statement]] = {}
     for statement in statements:
-        for bound in statement.binds:
+        for bound in statement.binds | statement.registers_on:
             binding.setdefault(bound, []).append(statement)
     used = {id(s): s for s in statements if not s.binds}
     pending = [own, *(s.reads for s in used.values())]
@@ -115,7 +122,8 @@ def module_statements(source: str) -> tuple[Statement, ...]:
         first = _first_line(node)
         text = "\n".join(lines[first - 1:node.end_lineno])
         found.append(Statement(node, first, node.end_lineno, _binds(node), _global_reads(text)))
-    return tuple(found)
+    defined = {name for s in found if not isinstance(s.node, (ast.Import, ast.ImportFrom)) for name in s.binds}
+    return tuple(replace(s, registers_on=_decorated_by(s.node) & defined) for s in found)
 
 
 def _own_reads(source: str, name: str) -> frozenset[str]:
@@ -166,6 +174,20 @@ def _binds(node: ast.stmt) -> frozenset[str]:
         if all(isinstance(t, ast.Name) for t in names):
             return frozenset(t.id for t in names)
     return frozenset()
+
+
+def _decorated_by(node: ast.stmt) -> frozenset[str]:
+    """The names whose attributes decorate a definition: ``op`` for ``@op.register_fake``."""
+    roots = set()
+    for decorator in getattr(node, "decorator_list", []):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if not isinstance(target, ast.Attribute):
+            continue
+        while isinstance(target, ast.Attribute):
+            target = target.value
+        if isinstance(target, ast.Name):
+            roots.add(target.id)
+    return frozenset(roots)
 
 
 def _first_line(node: ast.stmt) -> int:
