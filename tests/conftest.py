@@ -94,7 +94,7 @@ def site_server(built_site):
 
 @pytest.fixture(scope="session")
 def reader_python(tmp_path_factory, site_build):
-    """A fresh Python per run. Every page's blocks (what test_copy copies and the notebook holds),
+    """A fresh Python per run (forked from a warm one, see ReaderPython). Every page's blocks (what test_copy copies and the notebook holds),
     every page's script, and every example's runnable copy start in the background as soon as the
     site is built, two at a time and at a lower priority, so they use what the other tests leave of
     the CPU; the tests wait for the remembered results."""

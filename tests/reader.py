@@ -9,9 +9,12 @@ import json
 import os
 import posixpath
 import re
+import select
+import signal
 import subprocess
 import sys
 import threading
+import time
 import tokenize
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -217,6 +220,50 @@ for name, code in blocks:
     print(separator, end="", flush=True)
 '''
 
+# A Python that has imported what every run imports, then forks one child per run: the child is
+# what `python -I runner.py ...` would be in the run's folder, without paying torch's import again
+# (about 3 s of CPU, some 140 times a session). The child's code still runs its own imports; the
+# random generators a fresh Python seeds from the OS are reseeded from the OS. Any warning or output
+# of the imports themselves would be part of what a fresh Python prints, so then the zygote says so
+# and the runs fall back to fresh Pythons.
+_ZYGOTE = r'''
+import io, json, os, sys, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("default")
+    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+    import torch, numpy, matplotlib.pyplot
+    printed = sys.stdout.getvalue() + sys.stderr.getvalue() + "".join(map(str, caught))
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+answer = os.fdopen(int(sys.argv[2]), "w", buffering=1)
+answer.write(json.dumps({"printed": printed}) + "\n")
+runner = compile(open(sys.argv[1], encoding="utf-8").read(), "runner.py", "exec")
+for line in sys.stdin:
+    directory, argv = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        answer.close()
+        os.chdir(directory)
+        for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
+            os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        sys.argv, sys.path[0] = argv, directory
+        import random
+        random.seed()
+        numpy.random.seed()
+        code = 0
+        try:
+            exec(runner, {"__name__": "__main__", "__file__": os.path.join(directory, "runner.py")})
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+        except BaseException:
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    answer.write(json.dumps({"pid": pid}) + "\n")
+    answer.write(json.dumps({"status": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}) + "\n")
+'''
+
 
 def _without_comments(code: str) -> str:
     """Python code with its comments blanked (code that does not tokenize is kept whole).
@@ -239,6 +286,8 @@ def _without_comments(code: str) -> str:
 class ReaderPython:
     """A fresh Python (the project's, with torch, numpy, matplotlib) that runs code blocks in
     order in one namespace, in an empty temporary directory, and returns what each printed.
+    Each run is forked from a warm Python that has only imported torch, NumPy and Matplotlib
+    (see ``_ZYGOTE``), which spares torch's import per run; a fresh process when those imports print.
     Runs are remembered by their code, so the same blocks are never run twice in a session.
     Runs can be started in the background (:meth:`start`), ``workers`` at a time, to overlap with
     other tests; ``nice`` lowers their priority (Unix), so they take what the other tests leave."""
@@ -247,6 +296,7 @@ class ReaderPython:
         self.workdir, self.runs, self.nice = workdir, {}, nice
         self.pool = ThreadPoolExecutor(workers)
         self.lock = threading.Lock()  # start() may run in the background while a test calls run()
+        self.zygotes, self.local = [], threading.local()  # one warm Python per worker thread
 
     def start(self, jobs: list[tuple]):
         """Start ``(blocks, files)`` or ``(blocks, files, script)`` runs in the background, in this
@@ -266,6 +316,10 @@ class ReaderPython:
     def close(self):
         """Drop the runs not started yet and wait for those under way (a run stops at its timeout)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
+        for zygote in self.zygotes:
+            zygote.kill()
+            zygote.wait()
+            os.close(zygote.answers)
 
     def _submit(self, blocks, files, timeout, script=None) -> Future:
         key = self._key(blocks, files, script)
@@ -293,27 +347,88 @@ class ReaderPython:
             (directory / relative).write_bytes(source.read_bytes())
         (directory / "blocks.json").write_text(json.dumps(blocks), encoding="utf-8")
         (directory / "runner.py").write_text(_RUNNER, encoding="utf-8")
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "MPL"))}
-        env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-        command = [sys.executable, "-I", "runner.py", "blocks.json", separator] + ([script] if script else [])
-        with subprocess.Popen(command, cwd=directory,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
-            if self.nice and hasattr(os, "setpriority"):
-                os.setpriority(os.PRIO_PROCESS, run.pid, self.nice)
-            try:
-                stdout, stderr = run.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                run.kill()
-                raise
+        argv = ["runner.py", "blocks.json", separator] + ([script] if script else [])
+        zygote = self._zygote()
+        if zygote:
+            returncode = self._forked(zygote, directory, argv, timeout)
+            stdout, stderr = ((directory / name).read_text(encoding="utf-8", errors="replace")
+                              for name in ("stdout.txt", "stderr.txt"))
+        else:
+            with subprocess.Popen([sys.executable, "-I", *argv], cwd=directory, env=_reader_env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+                self._lower_priority(run.pid)
+                try:
+                    stdout, stderr = run.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    run.kill()
+                    raise
+            returncode = run.returncode
         outputs = stdout.split(separator)
         error = None
         if outputs and outputs[-1].startswith("ERROR "):
             error = outputs.pop()[len("ERROR "):]
         elif outputs and outputs[-1]:
-            error = f"the run ended early (exit {run.returncode}): {outputs[-1][-2000:]}{stderr[-2000:]}"
+            error = f"the run ended early (exit {returncode}): {outputs[-1][-2000:]}{stderr[-2000:]}"
         if outputs and not outputs[-1]:
             outputs.pop()
         return outputs, error
+
+    def _zygote(self) -> subprocess.Popen | None:
+        """This worker thread's warm Python, started on its first run; None when importing printed
+        something (then every run is a fresh Python, which prints it too)."""
+        if not hasattr(self.local, "zygote"):
+            path = Path(self.workdir) / "zygote.py"
+            path.write_text(_ZYGOTE, encoding="utf-8")
+            (Path(self.workdir) / "runner.py").write_text(_RUNNER, encoding="utf-8")
+            read, write = os.pipe()
+            zygote = subprocess.Popen([sys.executable, "-I", str(path), str(Path(self.workdir) / "runner.py"), str(write)],
+                                      cwd=self.workdir, env=_reader_env(), stdin=subprocess.PIPE, text=True,
+                                      pass_fds=(write,))
+            os.close(write)
+            zygote.answers, zygote.unread = read, b""
+            self._lower_priority(zygote.pid)
+            with self.lock:
+                self.zygotes.append(zygote)
+            printed = (_answer(zygote, 300) or {"printed": "no answer"})["printed"]
+            self.local.zygote = None if printed else zygote
+        return self.local.zygote
+
+    @staticmethod
+    def _forked(zygote, directory: Path, argv: list[str], timeout: float) -> int:
+        """Run ``argv`` in a child of the zygote in ``directory``; its exit code (killed at the timeout)."""
+        zygote.stdin.write(json.dumps([str(directory), argv]) + "\n")
+        zygote.stdin.flush()
+        pid = _answer(zygote, 60)["pid"]
+        status = _answer(zygote, timeout)
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            _answer(zygote, 60)
+            raise subprocess.TimeoutExpired(argv, timeout)
+        return status["status"]
+
+    def _lower_priority(self, pid: int):
+        if self.nice and hasattr(os, "setpriority"):
+            os.setpriority(os.PRIO_PROCESS, pid, self.nice)
+
+
+def _answer(zygote, timeout: float) -> dict | None:
+    """The zygote's next line of JSON on its answer pipe, or None when none came within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in zygote.unread:
+        ready, _, _ = select.select([zygote.answers], [], [], max(0, deadline - time.monotonic()))
+        chunk = os.read(zygote.answers, 4096) if ready else None
+        if not chunk:
+            return None
+        zygote.unread += chunk
+    line, zygote.unread = zygote.unread.split(b"\n", 1)
+    return json.loads(line)
+
+
+def _reader_env() -> dict[str, str]:
+    """The environment of a reader's Python: none of the test session's Python or Matplotlib settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "MPL"))}
+    env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1")
+    return env
 
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w])")
