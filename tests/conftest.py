@@ -2,8 +2,13 @@
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
+# One thread, as the build's workers run the examples (execute.py): the tests call the examples
+# in this process, and on a busy 2-core machine two threads made one small training loop take
+# 24 s instead of 1.5 s.
+torch.set_num_threads(1)
 
 from snippets.pipeline import build, execute
 
