@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from snippets.pipeline.examples import PROJECT_DIR
 from snippets.pipeline.translations import language_of
+from snippets.pipeline.words import WORDS
 
 
 def site_url_path() -> str:
@@ -84,7 +85,7 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-PIPELINE_ADMONITIONS = {"Output drifted from its record", "This example raised an error"}
+PIPELINE_ADMONITIONS = {said[key] for said in WORDS.values() for key in ("drifted", "error")}
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?[ \t]*\.?(?P<lang>[\w+-]*)")
 
 
@@ -131,7 +132,8 @@ class _HighlightBlocks(HTMLParser):
             self.containers.append(entry)
             if entry["highlight"] and self.block is None:
                 skipped = any("doc" in c["classes"] or c["title"] in PIPELINE_ADMONITIONS for c in self.containers)
-                self.block = {"code": "", "title": "", "skipped": skipped, "depth": len(self.containers)}
+                self.block = {"code": "", "title": "", "skipped": skipped, "depth": len(self.containers),
+                              "output": "output" in classes}
         elif tag == "p" and "admonition-title" in classes or tag == "summary":
             self.capture = "container-title"
         elif self.block is not None and tag == "span" and "filename" in classes:
@@ -178,11 +180,11 @@ def python_blocks(page_html: str, markdown: str, page: str) -> list[CodeBlock]:
 
     Pygments here writes no language class, so each block of the page is matched, in order,
     with the fences of its Markdown source (the outputs the build adds are told apart by their
-    "Output" title, its drift/error notes by their admonition, mkdocstrings' by their container).
+    ``output`` class, its drift/error notes by their admonition, mkdocstrings' by their container).
     """
     parser = _HighlightBlocks()
     parser.feed(page_html)
-    fenced = [b for b in parser.blocks if not b["skipped"] and b["title"].strip() != "Output"]
+    fenced = [b for b in parser.blocks if not b["skipped"] and not b["output"]]
     languages = markdown_fence_languages(markdown)
     assert len(fenced) == len(languages), (
         f"{page}: {len(languages)} fenced blocks in the Markdown but {len(fenced)} code blocks in the HTML")
@@ -191,7 +193,7 @@ def python_blocks(page_html: str, markdown: str, page: str) -> list[CodeBlock]:
     for b in parser.blocks:
         if id(b) in python:
             blocks.append(CodeBlock(len(blocks) + 1, b["code"], runnable=b.get("runnable")))
-        elif b["title"].strip() == "Output" and not b["skipped"] and blocks:
+        elif b["output"] and not b["skipped"] and blocks:
             blocks[-1].outputs.append(b["code"])
     return blocks
 
@@ -481,8 +483,18 @@ def linked_files(page_html: str, page: str, site: Path) -> dict[str, Path]:
 
 _ANCHOR = re.compile(r'<a href="(?P<href>[^"]+)"(?P<rest>[^>]*)>')
 # What a download says of the data files it reads (snippets.pipeline.downloads.data_note and notebook()).
-_SCRIPT_DATA = re.compile(r"^# It reads (?P<relative>\S+), which the site has beside this file: (?P<url>\S+)$", re.M)
-_NOTEBOOK_DATA = re.compile(r"It reads `(?P<relative>[^`]+)`: save \[[^\]]*\]\((?P<url>[^)\s]+)\)")
+def _said(template: str) -> str:
+    """A pattern of one of the build's sentences (snippets/pipeline/words.py) that finds the data
+    file it names (``relative``) and the address it gives (``url``)."""
+    pattern = re.escape(template).replace(r"\{url\}", r"(?P<url>[^)\s]+)")
+    first = pattern.find(r"\{file\}")
+    return (pattern[:first] + r"(?P<relative>[^`\s\]]+)"
+            + pattern[first + len(r"\{file\}"):].replace(r"\{file\}", "(?P=relative)"))
+
+
+# What a script's header or a notebook's first cell says of each data file, in every language.
+_DATA_SENTENCES = [re.compile(f"^# {_said(said['data_where'])}$", re.M) for said in WORDS.values()] + \
+                  [re.compile(_said(said["notebook_data"])) for said in WORDS.values()]
 
 
 def site_file(site: Path, url: str) -> Path:
@@ -496,7 +508,7 @@ def site_file(site: Path, url: str) -> Path:
 def named_data(text: str, site: Path) -> dict[str, Path]:
     """The data files a script or notebook says it reads, as it says to save them (``data/iris.csv``),
     taken from where it says the site has them."""
-    found = {m["relative"]: site_file(site, m["url"]) for pattern in (_SCRIPT_DATA, _NOTEBOOK_DATA)
+    found = {m["relative"]: site_file(site, m["url"]) for pattern in _DATA_SENTENCES
              for m in pattern.finditer(text)}
     missing = [f"{relative} ({path})" for relative, path in found.items() if not path.is_file()]
     assert not missing, f"named but not in the built site: {missing}"

@@ -18,6 +18,7 @@ from snippets.pipeline.dependencies import own_code
 from snippets.pipeline.examples import PROJECT_DIR, Example, all_examples, module_source
 from snippets.pipeline.render import add_runnable_links, included_sections
 from snippets.pipeline.translations import language_of
+from snippets.pipeline.words import words
 
 EXAMPLE_IDS = {e.id for e in all_examples()}
 SHOWN = [(page, f"{module}:{section}") for page in doc_pages()
@@ -101,7 +102,7 @@ def test_example_runs_on_its_own_and_prints_what_the_page_shows(page, example, b
     code, block = _block(built_site, page, example)
     runnable = block.runnable
     if "why" in runnable:  # the page says why; the build's analysis finds the same reason
-        assert runnable["why"].strip() == f"Does not run on its own: {_copies(page)[example].why_not}."
+        assert runnable["why"].strip() == words(page)["not_alone"].format(why=_copies(page)[example].why_not)
         return
     path = (built_site / page_path(page) / runnable["href"]).resolve()
     text = path.read_text(encoding="utf-8")
@@ -110,7 +111,7 @@ def test_example_runs_on_its_own_and_prints_what_the_page_shows(page, example, b
     assert (language in path.parts) == bool(language), f"{page}: {path} is not the copy of its own language"
     assert runnable["text"] == text, f"{page}: the second copy button of {example} copies something else than its file"
     assert text.rstrip("\n").endswith(block.code.rstrip("\n")), f"{page}: {path.name} does not end with the block"
-    assert runnable["tooltip"].startswith("Copy a version that runs on its own: the imports and settings it needs")
+    assert runnable["tooltip"].startswith(words(page)["tooltip"].format(added=words(page)["needs"]))
     problems = []
     for blocks, files, *script in code.standalone_jobs(block):
         outputs, error = reader_python.run(blocks, files, script=script[0] if script else None)

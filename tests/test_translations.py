@@ -154,9 +154,9 @@ def test_build_warns_and_shows_a_notice_when_the_english_prose_changed(tmp_path,
     japanese = _read(tmp_path / "site" / "ja" / "page" / "index.html")
     assert "英語版のページが更新されています" in japanese and "The English page has changed" in japanese
     assert "英語版のページが更新されています" not in _read(tmp_path / "site" / "page" / "index.html")
-    shown = [_read(tmp_path / "site" / p / "index.html").count('<span class="filename">Output</span>')
-             for p in ("page", "ja/page")]  # the recorded output under the same include, on both pages
-    assert shown[0] == shown[1] >= 1, shown
+    shown = [_read(tmp_path / "site" / p / "index.html").count(f'<span class="filename">{title}</span>')
+             for p, title in (("page", "Output"), ("ja/page", "出力"))]  # the recorded output under the
+    assert shown[0] == shown[1] >= 1, shown                             # same include, titled in each language
 
 
 def test_build_fails_when_a_translation_drops_an_include(tmp_path, docs):

@@ -121,13 +121,14 @@ def _directive(match, markdown, page):
             (p.src_uri[:-3].replace("-", "_"), p.src_uri) for p in state["pages"])}
         return render.readers_reference(page_of)
     if match["name"] == "standalone_report":  # after on_nav, which wrote the runnable copies
-        return downloads.standalone_report([c for copies in state["runnable"].values() for c in copies.values()])
+        return downloads.standalone_report([c for copies in state["runnable"].values() for c in copies.values()],
+                                           page.file.src_uri)
     if match["name"] != "build_report":
         line = markdown.count("\n", 0, match.start()) + 1
         raise PluginError(f"docs/{page.file.src_uri}:{line}: unknown directive {match.group()!r}")
     shown_on = {k: posixpath.relpath(v, posixpath.dirname(page.file.src_uri)) for k, v in state["shown_on"].items()}
     in_page_order = {example_id: state["outcomes"][example_id] for example_id in state["examples"]}
-    return render.build_report(in_page_order, shown_on, build.environment())
+    return render.build_report(in_page_order, shown_on, build.environment(), page.file.src_uri)
 
 
 def on_page_content(html, page, config, files):
@@ -166,10 +167,11 @@ def on_nav(nav, config, files):
         script_uri, notebook_uri = downloads.download_uris(page.file.src_uri)
         needed = downloads.data_files("\n".join(text for kind, text in parts if kind == "code"))
         beside = {relative: posixpath.join(posixpath.dirname(script_uri), relative) for relative in needed}
-        notes = downloads.data_note(needed, script_uri, site_url)
-        files.append(File.generated(config, script_uri, content=downloads.script(title, url, parts, notes)))
+        notes = downloads.data_note(needed, script_uri, site_url, page.file.src_uri)
+        files.append(File.generated(config, script_uri, content=downloads.script(title, url, parts, notes,
+                                                                                  page.file.src_uri)))
         files.append(File.generated(config, notebook_uri, content=downloads.notebook(
-            title, url, parts, {relative: site_url + uri for relative, uri in beside.items()})))
+            title, url, parts, {relative: site_url + uri for relative, uri in beside.items()}, page.file.src_uri)))
         state["downloads"][page.file.src_uri] = {"script": script_uri, "notebook": notebook_uri, "data": beside}
         data.update({uri: relative for relative, uri in beside.items()})
         copies = downloads.runnable_copies(page.file.content_string, page.file.src_uri, title, url, site_url)

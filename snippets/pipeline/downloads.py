@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from .dependencies import module_statements, used_statements
 from .examples import SECTION_MARKER, SNIPPETS_DIR, find_examples, module_source, section_bounds, sections
 from .render import included_sections
+from .words import words, wrap_comment
 
 DATA_DIR = SNIPPETS_DIR / "data"
 
@@ -92,7 +93,7 @@ def download_uris(page_uri: str) -> tuple[str, str]:
     return f"downloads/{name}.py", f"downloads/{name}.ipynb"
 
 
-def script(title: str, url: str, parts: list[tuple[str, str]], notes: list[str] = ()) -> str:
+def script(title: str, url: str, parts: list[tuple[str, str]], notes: list[str] = (), page: str = "") -> str:
     """The page's code as one script; ``# %%`` marks each block (and the heading it is under).
     ``notes`` are comment lines added to its header ([`data_note`][snippets.pipeline.downloads.data_note]).
 
@@ -106,9 +107,8 @@ def script(title: str, url: str, parts: list[tuple[str, str]], notes: list[str] 
         print(1)
         <BLANKLINE>
     """
-    lines = [f"# {title}", f"# Every code block of {url} in page order.",
-             "# Run it with python (it needs torch, numpy and matplotlib): "
-             "each block prints what the page shows under it.", *notes, ""]
+    said = words(page)
+    lines = [f"# {title}", "# " + said["script_intro"].format(url=url), "# " + said["script_run"], *notes, ""]
     heading = None
     for kind, text in parts:
         if kind == "heading":
@@ -119,7 +119,8 @@ def script(title: str, url: str, parts: list[tuple[str, str]], notes: list[str] 
     return "\n".join(lines)
 
 
-def notebook(title: str, url: str, parts: list[tuple[str, str]], data: dict[str, str] | None = None) -> str:
+def notebook(title: str, url: str, parts: list[tuple[str, str]], data: dict[str, str] | None = None,
+             page: str = "") -> str:
     """The page's code as a Jupyter notebook (nbformat 4.5 JSON): a code cell per block,
     a Markdown cell per heading, no outputs (run it to see them). ``data`` maps each data file
     the code reads (``data/iris.csv``) to where the site has it, which the first cell says.
@@ -130,11 +131,10 @@ def notebook(title: str, url: str, parts: list[tuple[str, str]], data: dict[str,
         >>> book["nbformat"], [cell["cell_type"] for cell in cells], cells.pop()["source"]
         (4, ['markdown', 'markdown', 'code'], ['print(1)'])
     """
-    intro = (f"# {title}\n\nEvery code block of [{title}]({url}), in page order. "
-             "Run the cells top to bottom; each prints what the page shows under it.")
+    said = words(page)
+    intro = f"# {title}\n\n" + said["notebook_intro"].format(title=title, url=url)
     for relative, address in (data or {}).items():
-        intro += (f"\n\nIt reads `{relative}`: save [{relative}]({address}) (the site has it beside this "
-                  f"notebook) as `{relative}` in the folder the notebook runs in. Nothing is downloaded.")
+        intro += "\n\n" + said["notebook_data"].format(file=relative, url=address)
     cells = [_cell("markdown", intro)]
     for kind, text in parts:
         if kind == "heading" and not text.startswith("# "):
@@ -176,6 +176,7 @@ class RunnableCopy:
     adds: list[str]
     why_not: str = ""
     data: list[str] = field(default_factory=list)
+    page: str = ""  # the docs path of the page that shows it, whose language its words follow
 
     @property
     def added(self) -> str:
@@ -185,7 +186,8 @@ class RunnableCopy:
             >>> RunnableCopy("m:e", "e.py", "", ["fit", "Curve"]).added
             'the imports and settings it needs, and fit, Curve'
         """
-        return "the imports and settings it needs" + (", and " + ", ".join(self.adds) if self.adds else "")
+        said = words(self.page)
+        return said["needs_and"].format(names=", ".join(self.adds)) if self.adds else said["needs"]
 
     @property
     def tooltip(self) -> str:
@@ -195,7 +197,7 @@ class RunnableCopy:
             >>> RunnableCopy("m:e", "e.py", "", []).tooltip
             'Copy a version that runs on its own: the imports and settings it needs'
         """
-        return f"Copy a version that runs on its own: {self.added}"
+        return words(self.page)["tooltip"].format(added=self.added)
 
 
 def example_uri(page_uri: str, name: str) -> str:
@@ -222,7 +224,7 @@ def data_files(code: str) -> list[str]:
     return [f"data/{p.name}" for p in sorted(DATA_DIR.glob("*")) if p.is_file() and p.name in code]
 
 
-def data_note(data: list[str], download_uri: str, site_url: str) -> list[str]:
+def data_note(data: list[str], download_uri: str, site_url: str, page: str = "") -> list[str]:
     """Comment lines that say which data files a script reads and where the site has each,
     beside the script.
 
@@ -230,14 +232,16 @@ def data_note(data: list[str], download_uri: str, site_url: str) -> list[str]:
         >>> print("\\n".join(data_note(["data/iris.csv"], "downloads/a.py", "https://x.org/")))
         # It reads data/iris.csv, which the site has beside this file: https://x.org/downloads/data/iris.csv
         # Save it as data/iris.csv next to this file (in the working directory when you
-        # paste the code into an interactive session or a notebook). Nothing is downloaded.
+        # paste the code into an interactive session or a notebook). Nothing is
+        # downloaded.
+        >>> data_note(["data/iris.csv"], "downloads/ja/a.py", "https://x.org/", "a.ja.md")[0]
+        '# data/iris.csv を読み込みます。サイトではこのファイルの隣にあります: https://x.org/downloads/ja/data/iris.csv'
     """
-    lines = []
+    said, lines = words(page), []
     for relative in data:
-        lines.append(f"# It reads {relative}, which the site has beside this file: "
-                     f"{site_url}{posixpath.join(posixpath.dirname(download_uri), relative)}")
-        lines += [f"# Save it as {relative} next to this file (in the working directory when you",
-                  "# paste the code into an interactive session or a notebook). Nothing is downloaded."]
+        url = f"{site_url}{posixpath.join(posixpath.dirname(download_uri), relative)}"
+        lines.append("# " + said["data_where"].format(file=relative, url=url))
+        lines += wrap_comment(said["data_save"].format(file=relative), page, width=80)
     return lines
 
 
@@ -265,18 +269,15 @@ def runnable_copies(markdown: str, page_uri: str, title: str, url: str, site_url
             continue
         uri = example_uri(page_uri, name)
         body, adds, unshown = _runnable_body(module, name, {s for m, s in shown if m == module})
+        said = words(page_uri)
         if unshown:
-            why = ("it uses code the page does not show: "
-                   + ", ".join(f"snippets/{module}.py:{line}" for line in unshown))
-            copies.append(RunnableCopy(f"{module}:{name}", uri, None, adds, why))
+            why = said["unshown"].format(lines=", ".join(f"snippets/{module}.py:{line}" for line in unshown))
+            copies.append(RunnableCopy(f"{module}:{name}", uri, None, adds, why, page=page_uri))
             continue
-        copy = RunnableCopy(f"{module}:{name}", uri, None, adds, data=data_files(body))
-        header = [f"# {name}: an example of \"{title}\", on its own", f"# {url}"]
-        header += textwrap.wrap(f"The example's block comes last; above it, from other blocks of the page, what it "
-                                f"uses: {copy.added}. Run it with python (it needs torch, numpy and matplotlib): "
-                                "it prints what the page shows under the block.",
-                                78, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False)
-        copy.code = "\n".join(header + data_note(copy.data, uri, site_url)) + "\n\n" + body + "\n"
+        copy = RunnableCopy(f"{module}:{name}", uri, None, adds, data=data_files(body), page=page_uri)
+        header = ["# " + said["header"].format(name=name, title=title), f"# {url}"]
+        header += wrap_comment(said["header_text"].format(added=copy.added), page_uri)
+        copy.code = "\n".join(header + data_note(copy.data, uri, site_url, page_uri)) + "\n\n" + body + "\n"
         copies.append(copy)
     return copies
 
@@ -319,7 +320,7 @@ def _squeeze_blank_lines(kept: list[str], original: list[str]) -> str:
     return re.sub(r"\n{%d,}" % (longest + 1), "\n" * longest, "\n".join(kept))
 
 
-def standalone_report(copies: list[RunnableCopy]) -> str:
+def standalone_report(copies: list[RunnableCopy], page: str = "") -> str:
     """The verification page's count of the examples that run on their own, and the reasons of
     those that do not.
 
@@ -332,9 +333,9 @@ def standalone_report(copies: list[RunnableCopy]) -> str:
         |---|---|
         | `m:b` | it uses code the page does not show |
     """
-    alone = [c for c in copies if c.code is not None]
-    lines = [f"{len(alone)} of the {len(copies)} examples shown on the pages have a copy that runs on its own."]
+    alone, said = [c for c in copies if c.code is not None], words(page)
+    lines = [said["alone_count"].format(alone=len(alone), shown=len(copies))]
     if len(alone) < len(copies):
-        lines += ["", "| Example | Why it does not run on its own |", "|---|---|"]
+        lines += ["", said["alone_table"], "|---|---|"]
         lines += [f"| `{c.example}` | {c.why_not} |" for c in copies if c.code is None]
     return "\n".join(lines)

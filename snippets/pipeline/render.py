@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .examples import PROJECT_DIR, ExampleError, is_example, module_source, page_modules, section_bounds
 from .records import dark_figure_file
+from .words import words
 
 INCLUDE = re.compile(
     r'^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})python[^\n]*\n'
@@ -99,14 +100,14 @@ def add_outputs(markdown: str, outcomes: dict, page_uri: str) -> str:
 
 
 def _output_markdown(outcome, page_uri: str) -> str:
-    parts = []
+    parts, said = [], words(page_uri)
     if outcome.error:
-        parts.append(_admonition("failure", "This example raised an error", outcome.error))
+        parts.append(_admonition("failure", said["error"], outcome.error))
     if outcome.record["text"]:
-        parts.append(_fence("text", outcome.record["text"], 'title="Output"'))
+        parts.append(_fence("text", outcome.record["text"], f'title="{said["output"]}"'))
     page_dir = posixpath.dirname(page_uri)
     for figure in outcome.record["figures"]:
-        alt = figure["alt"].replace("]", ")").replace("[", "(") or f"Figure drawn by {outcome.example.id}"
+        alt = figure["alt"].replace("]", ")").replace("[", "(") or said["figure"].format(example=outcome.example.id)
         # Drawn for each scheme; Material shows the one whose address ends in the current scheme.
         shown = []
         for file, scheme in ((figure["file"], "light"), (dark_figure_file(figure["file"]), "dark")):
@@ -114,7 +115,7 @@ def _output_markdown(outcome, page_uri: str) -> str:
             shown.append(f"![{alt}]({target}#only-{scheme}){{ .plot }}")
         parts.append("\n".join(shown))
     if outcome.drift:
-        parts.append(_admonition("warning", "Output drifted from its record", "\n".join(outcome.drift)))
+        parts.append(_admonition("warning", said["drifted"], "\n".join(outcome.drift)))
     return "\n" + "\n\n".join(parts) + "\n" if parts else ""
 
 
@@ -132,10 +133,11 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line if line else line for line in text.split("\n"))
 
 
-def build_report(outcomes: dict, shown_on: dict[str, str], environment: dict[str, str]) -> str:
+def build_report(outcomes: dict, shown_on: dict[str, str], environment: dict[str, str], page: str = "") -> str:
     """The verification page's account of this build: versions, and every example's status and time.
 
-    ``shown_on`` maps ``module:name`` to the page that shows it (a docs-relative path).
+    ``shown_on`` maps ``module:name`` to the page that shows it (a docs-relative path); ``page``
+    is the docs path of the page the report is on, whose language it is written in.
 
     Examples:
         >>> from snippets.pipeline.build import Outcome
@@ -153,20 +155,21 @@ def build_report(outcomes: dict, shown_on: dict[str, str], environment: dict[str
         |---|---|--:|---|---|
         | `autograd_basics:chain_rule` | [autograd-basics](autograd-basics.md) | 0.012 | yes | matches its record |
     """
-    lines = ["| Built with | Version |", "|---|---|"]
+    said = words(page)
+    lines = [said["built_with"], "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in environment.items()]
     timed = [o.seconds for o in outcomes.values() if o.seconds is not None]
-    lines += ["", f"{len(outcomes)} examples, {sum(timed):.2f} s of running in all; "
-              f"{sum(o.from_cache for o in outcomes.values())} recalled from the cache, "
-              f"{sum(bool(o.drift) for o in outcomes.values())} drifted, "
-              f"{sum(bool(o.error) for o in outcomes.values())} failed.", ""]
-    lines += ["| Example | Page | Time (s) | Ran in this build | Result |", "|---|---|--:|---|---|"]
+    lines += ["", said["summary"].format(
+        examples=len(outcomes), seconds=sum(timed), cached=sum(o.from_cache for o in outcomes.values()),
+        drifted=sum(bool(o.drift) for o in outcomes.values()), failed=sum(bool(o.error) for o in outcomes.values())), ""]
+    lines += [said["table"], "|---|---|--:|---|---|"]
     for example_id, outcome in outcomes.items():
-        page = shown_on.get(example_id)
-        link = f"[{posixpath.splitext(page)[0]}]({page})" if page else "not shown"
+        shown = shown_on.get(example_id)
+        link = f"[{posixpath.splitext(shown)[0]}]({shown})" if shown else said["not_shown"]
         seconds = "" if outcome.seconds is None else f"{outcome.seconds:.3f}"
-        ran = "no (records only)" if outcome.seconds is None else ("no (cached)" if outcome.from_cache else "yes")
-        result = "failed" if outcome.error else "drifted" if outcome.drift else "matches its record"
+        ran = said["records_only"] if outcome.seconds is None else (
+            said["no_cached"] if outcome.from_cache else said["yes"])
+        result = said["failed"] if outcome.error else said["drifted_short"] if outcome.drift else said["matches"]
         lines.append(f"| `{example_id}` | {link} | {seconds} | {ran} | {result} |")
     return "\n".join(lines)
 
@@ -297,15 +300,17 @@ def add_runnable_links(markdown: str, copies: dict, page_url: str) -> str:
         copy = copies.get(f"{match['module']}:{match['section']}")
         if copy is None:
             return match.group()
+        said = words(copy.page)
         if copy.code is None:
             note = (f'<p class="runnable-copy runnable-copy--none" data-example="{copy.example}">'
-                    f"Does not run on its own: {html.escape(copy.why_not)}.</p>")
+                    f"{said['not_alone'].format(why=html.escape(copy.why_not))}</p>")
         else:
             href = posixpath.relpath(copy.uri, base or ".")
             text = html.escape(copy.code).replace("\n", "&#10;")
-            note = (f'<p class="runnable-copy">Runs on its own: <a href="{href}" download '
-                    f'data-example="{copy.example}" data-runnable="{text}" data-tooltip="{html.escape(copy.tooltip)}">'
-                    f"{posixpath.basename(copy.uri)}</a>, this block after {html.escape(copy.added)}.</p>")
+            link = (f'<a href="{href}" download data-example="{copy.example}" data-runnable="{text}" '
+                    f'data-tooltip="{html.escape(copy.tooltip)}">{posixpath.basename(copy.uri)}</a>')
+            note = f'<p class="runnable-copy">{said["runs_alone"].format(link=link, added=html.escape(copy.added))}</p>'
+
         return match.group() + "\n\n" + match["indent"] + note + "\n"
 
     return INCLUDE.sub(under, markdown)
