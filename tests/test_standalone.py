@@ -129,7 +129,8 @@ def test_verification_page_counts_the_examples_that_run_alone(verification, buil
     this test runs and that pass, of that language's examples shown."""
     language = language_of(verification)[1]
     report = (built_site / page_path(verification) / "index.html").read_text(encoding="utf-8")
-    match = re.search(r"(\d+) of the (\d+) examples shown on the pages have a copy that runs on its own", report)
+    sentence = re.escape(words(verification)["alone_count"]).replace(r"\{alone\}", r"(?P<alone>\d+)")
+    match = re.search(sentence.replace(r"\{shown\}", r"(?P<shown>\d+)"), report)
     assert match, f"{verification} does not say how many examples run alone"
     shown = [(page, example) for page, example in SHOWN if language_of(page)[1] == language]
     ran = passed = 0
@@ -143,8 +144,8 @@ def test_verification_page_counts_the_examples_that_run_alone(verification, buil
                        for blocks, files, *script in code.standalone_jobs(block)]
             passed += all(error is None and output_difference(outputs[0], block.shown) is None
                           for outputs, error in results)
-    assert (int(match[1]), int(match[2])) == (passed, len(shown)), \
-        f"{verification} says {match[1]} of {match[2]}; {passed} of the {ran} copies run alone, {len(shown)} examples shown"
+    assert (int(match["alone"]), int(match["shown"])) == (passed, len(shown)), \
+        f"{verification} says {match['alone']} of {match['shown']}; {passed} of the {ran} copies run alone, {len(shown)} examples shown"
 
 
 def test_an_example_whose_code_the_page_does_not_show_has_no_copy_and_says_why():
