@@ -483,18 +483,28 @@ def linked_files(page_html: str, page: str, site: Path) -> dict[str, Path]:
 
 _ANCHOR = re.compile(r'<a href="(?P<href>[^"]+)"(?P<rest>[^>]*)>')
 # What a download says of the data files it reads (snippets.pipeline.downloads.data_note and notebook()).
-def _said(template: str) -> str:
-    """A pattern of one of the build's sentences (snippets/pipeline/words.py) that finds the data
-    file it names (``relative``) and the address it gives (``url``)."""
-    pattern = re.escape(template).replace(r"\{url\}", r"(?P<url>[^)\s]+)")
-    first = pattern.find(r"\{file\}")
-    return (pattern[:first] + r"(?P<relative>[^`\s\]]+)"
-            + pattern[first + len(r"\{file\}"):].replace(r"\{file\}", "(?P=relative)"))
+def sentence_pattern(template: str, **fields: str) -> str:
+    """A pattern of one of the build's sentences (snippets/pipeline/words.py): each ``{field}``
+    becomes a group of that name matching ``fields[field]``, and its repeats must say the same.
+
+    Examples:
+        >>> re.fullmatch(sentence_pattern("{a} of {b}, {a}.", a=r"\\d+", b=r"\\d+"), "3 of 4, 3.")["b"]
+        '4'
+    """
+    pattern = re.escape(template)
+    for name, matching in fields.items():
+        placeholder = re.escape("{" + name + "}")
+        first = pattern.find(placeholder)
+        pattern = (pattern[:first] + f"(?P<{name}>{matching})"
+                   + pattern[first + len(placeholder):].replace(placeholder, f"(?P={name})"))
+    return pattern
 
 
 # What a script's header or a notebook's first cell says of each data file, in every language.
-_DATA_SENTENCES = [re.compile(f"^# {_said(said['data_where'])}$", re.M) for said in WORDS.values()] + \
-                  [re.compile(_said(said["notebook_data"])) for said in WORDS.values()]
+_DATA_FIELDS = {"file": r"[^`\s\]]+", "url": r"[^)\s]+"}
+_DATA_SENTENCES = [re.compile(f"^# {sentence_pattern(said['data_where'], **_DATA_FIELDS)}$", re.M)
+                   for said in WORDS.values()] + \
+                  [re.compile(sentence_pattern(said["notebook_data"], **_DATA_FIELDS)) for said in WORDS.values()]
 
 
 def site_file(site: Path, url: str) -> Path:
@@ -508,7 +518,7 @@ def site_file(site: Path, url: str) -> Path:
 def named_data(text: str, site: Path) -> dict[str, Path]:
     """The data files a script or notebook says it reads, as it says to save them (``data/iris.csv``),
     taken from where it says the site has them."""
-    found = {m["relative"]: site_file(site, m["url"]) for pattern in _DATA_SENTENCES
+    found = {m["file"]: site_file(site, m["url"]) for pattern in _DATA_SENTENCES
              for m in pattern.finditer(text)}
     missing = [f"{relative} ({path})" for relative, path in found.items() if not path.is_file()]
     assert not missing, f"named but not in the built site: {missing}"

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from reader import doc_pages, output_difference, page_code, page_path
+from reader import doc_pages, output_difference, page_code, page_path, sentence_pattern
 from snippets.pipeline.downloads import runnable_copies, section_code
 from snippets.pipeline.dependencies import own_code
 from snippets.pipeline.examples import PROJECT_DIR, Example, all_examples, module_source
@@ -129,8 +129,7 @@ def test_verification_page_counts_the_examples_that_run_alone(verification, buil
     this test runs and that pass, of that language's examples shown."""
     language = language_of(verification)[1]
     report = (built_site / page_path(verification) / "index.html").read_text(encoding="utf-8")
-    sentence = re.escape(words(verification)["alone_count"]).replace(r"\{alone\}", r"(?P<alone>\d+)")
-    match = re.search(sentence.replace(r"\{shown\}", r"(?P<shown>\d+)"), report)
+    match = re.search(sentence_pattern(words(verification)["alone_count"], alone=r"\d+", shown=r"\d+"), report)
     assert match, f"{verification} does not say how many examples run alone"
     shown = [(page, example) for page, example in SHOWN if language_of(page)[1] == language]
     ran = passed = 0
