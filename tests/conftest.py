@@ -5,6 +5,10 @@ import pytest
 
 matplotlib.use("Agg")
 
+# The fixture site's page modules are a `snippets` package of their own, imported only by the
+# builds tests/test_fixture_site.py runs on a copy of it.
+collect_ignore_glob = ["fixtures/*"]
+
 from snippets.pipeline import build, execute
 
 

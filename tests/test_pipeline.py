@@ -680,7 +680,10 @@ def test_a_build_removes_the_cache_entries_it_did_not_use(tmp_path):
     stale = tmp_path / f"{'0' * 64}.json"
     stale.write_text(json.dumps(result))
     (tmp_path / ".tmp-left-by-a-killed-build").write_text("")
+    os.utime(tmp_path / ".tmp-left-by-a-killed-build", (time.time() - 7200, time.time() - 7200))
+    (tmp_path / ".tmp-being-written-now").write_text("")  # another build's entry, not yet renamed
     assert sorted(p.name for p in pipeline.evict_unused()) == [".tmp-left-by-a-killed-build", stale.name]
+    assert (tmp_path / ".tmp-being-written-now").exists()
     assert cache.load(chain_rule, settings=pipeline.settings) == result
     assert cache.load(chain_rule, build.OTHER_KERNELS, settings=pipeline.settings) == result
     assert build.Pipeline(Settings.from_environment(cache_dir=tmp_path, execute=False)).evict_unused() == []

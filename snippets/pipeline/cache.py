@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib.metadata import version
@@ -172,9 +173,10 @@ def store(example: Example, result: dict, kernels: str = "", settings: Settings 
     os.replace(temporary, entry(example, kernels=kernels, settings=settings, key=key))
 
 
-def evict(used: Iterable[str], settings: Settings) -> list[Path]:
+def evict(used: Iterable[str], settings: Settings, now: float | None = None) -> list[Path]:
     """Remove the cache entries whose key is not in ``used`` (those of examples since edited or
-    removed, or of older versions), and any temporary file a killed build left; return them.
+    removed, or of older versions), and any temporary file a killed build left (one older than
+    an hour: a younger one may be another build's entry being written); return them.
     Only a build that computed the key of every example may call it.
 
     Examples:
@@ -183,9 +185,10 @@ def evict(used: Iterable[str], settings: Settings) -> list[Path]:
     """
     if not settings.cache_dir.is_dir():
         return []
-    keep = {f"{key}.json" for key in used}
-    gone = [path for path in settings.cache_dir.iterdir()
-            if path.is_file() and (path.name.startswith(".tmp-") or path.suffix == ".json") and path.name not in keep]
+    keep, an_hour_ago = {f"{key}.json" for key in used}, (time.time() if now is None else now) - 3600
+    gone = [path for path in settings.cache_dir.iterdir() if path.is_file() and (
+        path.name.startswith(".tmp-") and path.stat().st_mtime < an_hour_ago
+        or path.suffix == ".json" and path.name not in keep)]
     for path in gone:
         path.unlink(missing_ok=True)
     return gone
