@@ -117,14 +117,14 @@ def _cross_check(runs: int, scratch: Path) -> float:
     started included, on an empty cache (as `make regen` on a change and CI's `make test` do)."""
     script = f"""
 import shutil, statistics, time
-from snippets.pipeline import build, cache, execute
+from snippets.pipeline import build
+from snippets.pipeline.settings import Settings
 times = []
 for _ in range({runs}):
-    shutil.rmtree(cache.CACHE_DIR, ignore_errors=True)
+    shutil.rmtree(Settings.from_environment().cache_dir, ignore_errors=True)
     start = time.perf_counter()
-    build.produce(execute=True, kernels=build.OTHER_KERNELS)
+    build.produce(execute=True, kernels=build.OTHER_KERNELS)   # and its workers ended
     times.append(time.perf_counter() - start)
-    execute.stop_workers()
 print(statistics.median(times))
 """
     return float(_in_fresh_python(script, scratch)[-1])
@@ -141,17 +141,19 @@ def _serve_rerun(runs: int, prepare, scratch: Path) -> float:
     """What `mkdocs serve` adds to a rebuild when one example changed: its workers are kept."""
     script = f"""
 import statistics, time
-from snippets.pipeline import build, cache, execute
+from snippets.pipeline import build, cache
 from snippets.pipeline.examples import all_examples
 changed = next(e for e in all_examples() if e.id == {CHANGED!r})
-execute.start_workers(build.worker_count(), warm_up=True)   # as `mkdocs serve` starts them
-build.produce(execute=True)
+pipeline = build.Pipeline()   # as the plugin keeps it under `mkdocs serve`
+pipeline.workers.start(pipeline.settings.workers_for(), warm_up=True)
+pipeline.produce(execute=True)
 times = []
 for _ in range({runs}):
     time.sleep(3)             # an author types
     cache.entry(changed).unlink()
     start = time.perf_counter()
-    build.produce(execute=True)
+    pipeline.new_build()
+    pipeline.produce(execute=True)
     times.append(time.perf_counter() - start)
 print(statistics.median(times))
 """
@@ -165,11 +167,12 @@ def _examples_alone(runs: int, workers: int, scratch: Path) -> float:
     script = f"""
 import statistics, time
 from snippets.pipeline import build
-build.produce(execute=True, workers={workers}, use_cache=False)   # starts and warms the workers
+pipeline = build.Pipeline()
+pipeline.produce(execute=True, workers={workers}, use_cache=False)   # starts and warms the workers
 times = []
 for _ in range({runs}):
     start = time.perf_counter()
-    build.produce(execute=True, workers={workers}, use_cache=False)
+    pipeline.produce(execute=True, workers={workers}, use_cache=False)
     times.append(time.perf_counter() - start)
 print(statistics.median(times))
 """
@@ -178,8 +181,8 @@ print(statistics.median(times))
 
 def _peak_memory(scratch: Path) -> tuple[float, float]:
     """Peak resident memory of a cold run: the process driving it, and its largest worker."""
-    script = ("import resource; from snippets.pipeline import build, execute; build.produce(execute=True); "
-              "execute.stop_workers(); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+    script = ("import resource; from snippets.pipeline import build; build.produce(execute=True); "  # workers ended
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     own, children = (int(v) / 1024 for v in _in_fresh_python(script, scratch))
     return own, children

@@ -23,6 +23,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from snippets.pipeline import grammar
 from snippets.pipeline.examples import PROJECT_DIR
 from snippets.pipeline.translations import language_of
 from snippets.pipeline.words import WORDS
@@ -86,7 +87,6 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
 
 
 PIPELINE_ADMONITIONS = {said[key] for said in WORDS.values() for key in ("drifted", "error")}
-_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?[ \t]*\.?(?P<lang>[\w+-]*)")
 
 
 @dataclass
@@ -163,16 +163,7 @@ class _HighlightBlocks(HTMLParser):
 
 def markdown_fence_languages(markdown: str) -> list[str]:
     """The language of every fenced block of a Markdown source, in order ('' when none is given)."""
-    languages, closing = [], None
-    for line in markdown.split("\n"):
-        match = _FENCE_OPEN.match(line)
-        if closing is None and match:
-            closing = match["fence"]
-            languages.append(match["lang"].lower())
-        elif closing is not None and match and line.strip() == closing[0] * len(line.strip()) \
-                and len(line.strip()) >= len(closing):
-            closing = None
-    return languages
+    return grammar.fence_languages(markdown)
 
 
 def python_blocks(page_html: str, markdown: str, page: str) -> list[CodeBlock]:
@@ -433,7 +424,7 @@ def _reader_env() -> dict[str, str]:
     return env
 
 
-_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w])")
+_NUMBER = grammar.NUMBER  # the records' own: the same numbers, nan and inf included
 
 
 def _precision(token: str) -> float:
@@ -451,7 +442,7 @@ def output_difference(actual: str, shown: str) -> str | None:
     for number, (a, s) in enumerate(zip(actual_lines, shown_lines), start=1):
         a_numbers, s_numbers = _NUMBER.findall(a), _NUMBER.findall(s)
         same = _NUMBER.sub("#", a) == _NUMBER.sub("#", s) and len(a_numbers) == len(s_numbers) and all(
-            abs(float(x) - float(y)) <= _precision(y) * (1 + 1e-9) for x, y in zip(a_numbers, s_numbers))
+            x == y or abs(float(x) - float(y)) <= _precision(y) * (1 + 1e-9) for x, y in zip(a_numbers, s_numbers))
         if not same:
             return f"line {number}:\n  shown: {s!r}\n  now:   {a!r}"
     if len(actual_lines) != len(shown_lines):

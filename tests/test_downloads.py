@@ -7,6 +7,7 @@ import ast
 import json
 import re
 
+import nbformat
 import pytest
 
 from reader import doc_pages, output_difference, page_code
@@ -39,6 +40,7 @@ def test_page_offers_its_code_as_script_and_notebook(page, built_site):
         assert found >= 0, f"{page}: {links['.py']} lacks {block.name(page)} (or has it out of order)"
         position = found + len(block.code.rstrip("\n"))
     book = json.loads(files[".ipynb"].read_text(encoding="utf-8"))
+    nbformat.validate(nbformat.from_dict(book))  # Jupyter's own schema: raises, naming what is wrong
     assert (book["nbformat"], book["nbformat_minor"]) == (4, 5)
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", cell["id"]) for cell in book["cells"])
     code_cells = ["".join(cell["source"]) for cell in book["cells"] if cell["cell_type"] == "code"]

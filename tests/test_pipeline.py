@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from snippets.pipeline import build, cache, examples, execute, records, render
+from snippets.pipeline import build, cache, examples, execute, records, render, settings
 from snippets.pipeline.__main__ import main as pipeline_command
 from snippets.pipeline.examples import PROJECT_DIR, Example, ExampleError
+from snippets.pipeline.plugin import ExamplesPlugin
+from snippets.pipeline.settings import Settings
 
 PROBE = '''
 from snippets.pipeline.examples import example
@@ -106,7 +108,7 @@ def _files(folder):
 
 
 def test_records_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path / "records")
+    monkeypatch.setenv("SNIPPETS_RECORDS", str(tmp_path / "records"))
     records.write_records({"page": {"a": {"text": "old"}}}, {"page": {"a-1.svg": "<svg/>"}})
     before = _files(tmp_path)
     real_write, calls = Path.write_text, []
@@ -121,7 +123,7 @@ def test_records_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         records.write_records({"page": {"a": {"text": "new"}}}, {"page": {"a-1.svg": "<svg>new</svg>"}})
     monkeypatch.undo()
-    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path / "records")
+    monkeypatch.setenv("SNIPPETS_RECORDS", str(tmp_path / "records"))
     records.recover()  # what the next run does first
     assert _files(tmp_path) == before
 
@@ -130,10 +132,9 @@ KILLED_REGEN = """
 import sys
 from pathlib import Path
 from snippets.pipeline import records
-records.RECORDS_DIR = Path(sys.argv[1])
 svg = "<svg>" + sys.argv[2] * 5000 + "</svg>"
 modules = {f"page{m}": {"a": {"text": sys.argv[2]}} for m in range(30)}
-records.write_records(modules, {m: {f"a-{i}.svg": svg for i in range(8)} for m in modules})
+records.write_records(modules, {m: {f"a-{i}.svg": svg for i in range(8)} for m in modules}, Path(sys.argv[1]))
 """
 
 
@@ -145,7 +146,7 @@ def test_a_killed_regen_leaves_every_old_record_or_every_new_one(tmp_path, monke
     started = time.monotonic()
     subprocess.run(write + ["new"], cwd=PROJECT_DIR, check=True)
     new, old, duration = _files(folder), _files(saved), time.monotonic() - started
-    monkeypatch.setattr(records, "RECORDS_DIR", folder)
+    monkeypatch.setenv("SNIPPETS_RECORDS", str(folder))
     outcomes = []
     for step in range(40):  # kill timings spread over a whole run, start-up included, until it has ended twice
         if outcomes.count("new") >= 2:
@@ -168,8 +169,9 @@ def test_two_runs_give_byte_identical_records_and_figures():
     second = build.produce(chosen, execute=True, workers=1, use_cache=False)
     for example in chosen:
         assert json.dumps(first[example.id].record) == json.dumps(second[example.id].record)
-        assert first[example.id].svgs == second[example.id].svgs
-        assert first[example.id].dark_svgs == second[example.id].dark_svgs  # the dark scheme's drawings too
+        assert [f.svg for f in first[example.id].figures] == [f.svg for f in second[example.id].figures]
+        assert [f.dark_svg for f in first[example.id].figures] == \
+            [f.dark_svg for f in second[example.id].figures]  # the dark scheme's drawings too
 
 
 def test_strict_build_fails_on_a_hand_edited_record(tmp_path, outcomes):
@@ -228,7 +230,7 @@ def test_two_builds_at_once_share_an_empty_cache(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.json"))) == len(examples.find_examples("autograd_basics"))
 
 
-def _recording_submit(monkeypatch):
+def _recording_submit(monkeypatch, cache_dir):
     """Replace the workers: record what is submitted, and finish each run at once with a made-up result."""
     submitted = []
 
@@ -239,34 +241,32 @@ def _recording_submit(monkeypatch):
             future.set_result({"text": "made up\n", "figures": [], "error": None, "seconds": 0.0})
         return futures
 
-    monkeypatch.setattr(build, "submit_examples", submit)
-    monkeypatch.setattr(build, "_started", {})
-    return submitted
+    pipeline = build.Pipeline(Settings.from_environment(cache_dir=cache_dir))
+    monkeypatch.setattr(pipeline.workers, "submit", submit)
+    return pipeline, submitted
 
 
 def test_examples_start_running_early_only_when_something_must_run(tmp_path, monkeypatch):
-    submitted = _recording_submit(monkeypatch)
-    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path)
+    pipeline, submitted = _recording_submit(monkeypatch, tmp_path)
     everything = [e.id for e in examples.all_examples()]
-    assert [e.id for e in build.start_running(workers=2)] == everything
-    assert [e.id for e in build.start_running(workers=2)] == everything  # under way: not started twice
+    assert [e.id for e in pipeline.start_running(workers=2)] == everything
+    assert [e.id for e in pipeline.start_running(workers=2)] == everything  # under way: not started twice
     assert submitted == [everything, []]
     for example in examples.all_examples():
-        cache.store(example, {"error": None, "text": ""})
-    monkeypatch.setattr(build, "_started", {})
-    assert build.start_running(workers=2) == []
+        cache.store(example, {"error": None, "text": ""}, settings=pipeline.settings)
+    pipeline.started.clear()
+    assert pipeline.start_running(workers=2) == []
     assert submitted[-1] == []
 
 
 def test_produce_waits_for_a_started_run_instead_of_running_it_again(tmp_path, monkeypatch):
-    submitted = _recording_submit(monkeypatch)
-    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path)
-    build.start_running()
+    pipeline, submitted = _recording_submit(monkeypatch, tmp_path)
+    pipeline.start_running()
     chain_rule = next(e for e in examples.all_examples() if e.id == "autograd_basics:chain_rule")
-    outcome = build.produce([chain_rule], execute=True)[chain_rule.id]
+    outcome = pipeline.produce([chain_rule], execute=True)[chain_rule.id]
     assert outcome.record["text"] == "made up\n" and not outcome.from_cache
     assert submitted[1:] == [[]]
-    assert cache.load(chain_rule)["text"] == "made up\n"
+    assert cache.load(chain_rule, settings=pipeline.settings)["text"] == "made up\n"
 
 
 def test_an_example_that_hangs_is_stopped_with_its_line(tmp_path):
@@ -295,7 +295,7 @@ def test_an_example_writes_its_files_into_a_temporary_folder(tmp_path):
 STOPPED_BUILD = """
 import functools, sys, time
 from snippets.pipeline import execute
-pool = execute.start_workers(1, warm_up=False)
+pool = execute.Workers().start(1, warm_up=False)
 future = pool.submit(execute.in_fork, functools.partial(time.sleep, 600), "probe")
 print(*pool._processes, flush=True)
 future.result()
@@ -407,7 +407,7 @@ def test_regen_writes_nothing_when_the_kernel_sets_disagree(monkeypatch):
     before = {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()}
     example = Example("autograd_basics", "chain_rule", 1)
 
-    def produce(chosen, execute, workers, kernels="", use_cache=True):
+    def produce(chosen, execute, workers, kernels="", use_cache=True, settings=None):
         text = "x = 2.5\n" if kernels else "x = 2.6\n"
         return {example.id: build.Outcome(example, records.record_of(example, {"text": text, "figures": []}), [],
                                           kernels=kernels.upper() or "AVX2")}
@@ -486,14 +486,14 @@ def test_a_syntax_error_in_a_page_module_names_file_and_line_only(tmp_path, monk
 
 
 def test_an_unreadable_record_file_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(records, "RECORDS_DIR", tmp_path)
+    monkeypatch.setenv("SNIPPETS_RECORDS", str(tmp_path))
     (tmp_path / "page.json").write_text('{"banner": "x", "examples": {"a": {"text": "4')
     with pytest.raises(ExampleError, match=r"page\.json: the record file cannot be read"):
         records.load_records("page")
 
 
 def test_a_cache_entry_that_is_not_a_result_is_named_removed_and_run_again(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path)
+    monkeypatch.setenv("SNIPPETS_CACHE", str(tmp_path))
     example = Example("autograd_basics", "chain_rule", 1)
     cache.entry(example).write_text("{}")
     assert cache.load(example) is None
@@ -539,7 +539,7 @@ def test_drift_in_a_long_output_is_reported_by_its_first_differences_and_a_count
 def _records_copy(tmp_path, monkeypatch):
     copy = tmp_path / "records"
     shutil.copytree(records.RECORDS_DIR, copy)
-    monkeypatch.setattr(records, "RECORDS_DIR", copy)
+    monkeypatch.setenv("SNIPPETS_RECORDS", str(copy))
     return copy
 
 
@@ -634,3 +634,66 @@ def test_a_matplotlibrc_where_the_build_runs_changes_every_key(tmp_path, monkeyp
     before = cache.cache_key(chain_rule)
     (tmp_path / "matplotlibrc").write_text("lines.linewidth: 3\n")
     assert cache.cache_key(chain_rule) != before
+
+
+# --- One settings object; the plugin's options; what the cache key ignores; eviction ---
+
+def test_the_plugin_options_are_the_settings_and_each_variable_overrides_its_option():
+    text = (PROJECT_DIR / "mkdocs.yml").read_text(encoding="utf-8")
+    block = text[text.index("  - examples:"):]
+    assert dict(re.findall(r"^      (\w+): !ENV \[(\w+),", block, re.MULTILINE)) == settings.VARIABLES
+    plugin = ExamplesPlugin()
+    errors, _ = plugin.load_config({"execute": 0, "workers": "3", "time_limit": 1.5, "cache_dir": "/tmp/c"})
+    assert errors == []
+    assert plugin.settings() == Settings(execute=False, workers=3, time_limit=1.5, cache_dir=Path("/tmp/c"))
+
+
+def test_a_variable_set_by_a_test_reaches_every_module(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNIPPETS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SNIPPETS_RECORDS", str(tmp_path / "records"))
+    chain_rule = Example("autograd_basics", "chain_rule", 1)
+    assert cache.entry(chain_rule).parent == tmp_path / "cache"
+    assert records.load_records("autograd_basics") == {}  # the copy is empty
+    assert build.Pipeline().settings.records_dir == tmp_path / "records"
+
+
+def test_only_the_code_of_the_capture_module_is_in_the_key_not_its_docstrings_or_comments(monkeypatch):
+    source = Path(execute.__file__).read_text(encoding="utf-8")
+    chain_rule = Example("autograd_basics", "chain_rule", 1)
+    before = cache.cache_key(chain_rule)
+    reworded = source.replace('"""Run examples in worker processes', '"""Run each example in a worker process')
+    reworded = reworded.replace("LARGEST_LISTED_ARRAY = 400\n", "LARGEST_LISTED_ARRAY = 400  # a new comment\n")
+    assert reworded.count("a new comment") == 1 and "Run each example" in reworded
+    monkeypatch.setattr(cache, "capture_code", lambda: cache.code_shape(reworded))
+    assert cache.cache_key(chain_rule) == before
+    changed = source.replace("LARGEST_LISTED_ARRAY = 400\n", "LARGEST_LISTED_ARRAY = 500\n")
+    monkeypatch.setattr(cache, "capture_code", lambda: cache.code_shape(changed))
+    assert cache.cache_key(chain_rule) != before
+
+
+def test_a_build_removes_the_cache_entries_it_did_not_use(tmp_path):
+    pipeline = build.Pipeline(Settings.from_environment(cache_dir=tmp_path))
+    chain_rule = next(e for e in examples.all_examples() if e.id == "autograd_basics:chain_rule")
+    result = {"text": "x\n", "figures": [], "error": None, "seconds": 0.0}
+    cache.store(chain_rule, result, settings=pipeline.settings)
+    cache.store(chain_rule, result, build.OTHER_KERNELS, settings=pipeline.settings)
+    stale = tmp_path / f"{'0' * 64}.json"
+    stale.write_text(json.dumps(result))
+    (tmp_path / ".tmp-left-by-a-killed-build").write_text("")
+    os.utime(tmp_path / ".tmp-left-by-a-killed-build", (time.time() - 7200, time.time() - 7200))
+    (tmp_path / ".tmp-being-written-now").write_text("")  # another build's entry, not yet renamed
+    assert sorted(p.name for p in pipeline.evict_unused()) == [".tmp-left-by-a-killed-build", stale.name]
+    assert (tmp_path / ".tmp-being-written-now").exists()
+    assert cache.load(chain_rule, settings=pipeline.settings) == result
+    assert cache.load(chain_rule, build.OTHER_KERNELS, settings=pipeline.settings) == result
+    assert build.Pipeline(Settings.from_environment(cache_dir=tmp_path, execute=False)).evict_unused() == []
+
+
+def test_no_module_of_the_pipeline_reads_the_environment_but_the_settings():
+    """A setting read anywhere else would escape the plugin's options and a test's monkeypatch."""
+    readers = {}
+    for path in sorted((PROJECT_DIR / "snippets" / "pipeline").glob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if re.search(r"os\.environ(?!\[[^]]+\] = )|os\.getenv|environ\.get", line):
+                readers.setdefault(path.name, []).append(number)
+    assert set(readers) == {"settings.py"}, readers

@@ -113,14 +113,13 @@ def test_removed_paragraph_is_named():
 
 
 def _build(tmp_path: Path, docs: Path) -> subprocess.CompletedProcess:
-    """A records-only MkDocs build of the fixture pages with this project's hook and i18n set-up."""
+    """A records-only MkDocs build of the fixture pages with this project's plugin and i18n set-up."""
     config = tmp_path / "mkdocs.yml"
     config.write_text(f"""
 site_name: Fixture
 docs_dir: {docs}
 site_dir: {tmp_path / 'site'}
 theme: {{name: material, font: false}}
-hooks: [{PROJECT_DIR / 'docs' / 'hooks' / 'examples.py'}]
 markdown_extensions:
   - admonition
   - attr_list
@@ -134,6 +133,7 @@ plugins:
       languages:
         - {{locale: en, default: true, name: English}}
         - {{locale: ja, name: 日本語}}
+  - examples: {{execute: false}}
 """, encoding="utf-8")
     env = {**os.environ, "SNIPPETS_EXECUTE": "0", "NO_MKDOCS_2_WARNING": "1"}
     return subprocess.run([sys.executable, "-m", "mkdocs", "build", "-f", str(config)], cwd=PROJECT_DIR,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .build import produce, regenerate
 from .examples import PROJECT_DIR, all_examples, page_modules
+from .settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,11 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (did you mean {module.replace('-', '_')}?)" if module.replace("-", "_") in page_modules() else ""
         parser.error(f"no page module {module!r}{hint}; the page modules are: {', '.join(page_modules())}")
     chosen = [e for e in all_examples() if not arguments.module or e.module in arguments.module]
+    settings = Settings.from_environment(workers=arguments.workers)  # the plugin's options, from SNIPPETS_*
     if arguments.command == "regen":
-        problems = regenerate(chosen, arguments.workers)
+        problems = regenerate(chosen, settings=settings)
         verdict = "records left untouched" if problems else "records rewritten"
     else:
-        outcomes = produce(chosen, execute=True, workers=arguments.workers).values()
+        outcomes = produce(chosen, execute=True, settings=settings).values()
         problems = [o.error for o in outcomes if o.error] + [d for o in outcomes for d in o.drift]
         verdict = "drift found" if problems else "every output matches its record"
     for problem in problems:

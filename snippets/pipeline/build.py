@@ -1,25 +1,45 @@
 """Produce every example's output for the site, and check it against its record.
 
-This is the one entry point the MkDocs hook, the tests and ``make regen`` share.
+This is the one entry point the MkDocs plugin, the tests and ``make regen`` share.
 """
 
 from __future__ import annotations
 
-import os
 import platform
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from pathlib import Path
 
 from . import cache
 from .examples import Example, all_examples
-from .execute import submit_examples
-from .records import compare, dark_figure_file, load_records, record_of, recorded_figure, verify, write_records
+from .execute import Workers
+from .settings import Settings
+from .records import compare, dark_figure_file, figure_file, load_records, record_of, recorded_figure, verify, write_records
 
 
 # The second kernel set every example runs under at `make regen` and in `make test`: ATen's
 # plain loops without vector instructions. x86 torch honours it; elsewhere it may be the only set.
 OTHER_KERNELS = "default"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure an example drew, carrying its drawings for the light and the dark scheme; its
+    file name is the same in the records and in the site (its alt text and data are in the record).
+
+    Examples:
+        >>> Figure("chain_rule-1.svg", b"<svg/>", b"<svg/>").dark_file
+        'chain_rule-1-dark.svg'
+    """
+
+    file: str
+    svg: bytes
+    dark_svg: bytes
+
+    @property
+    def dark_file(self) -> str:
+        return dark_figure_file(self.file)
 
 
 @dataclass
@@ -28,8 +48,7 @@ class Outcome:
 
     example: Example
     record: dict
-    svgs: list[bytes]
-    dark_svgs: list[bytes] = field(default_factory=list)  # the same figures drawn for the dark scheme
+    figures: list[Figure] = field(default_factory=list)
     seconds: float | None = None
     from_cache: bool = False
     drift: list[str] = field(default_factory=list)
@@ -50,96 +69,139 @@ def environment() -> dict[str, str]:
     return found
 
 
-def execution_enabled() -> bool:
-    """Whether examples run (default) or the site is built from the records alone.
+class Pipeline:
+    """One build's machinery: its settings, its workers, the runs under way and the cache keys.
+
+    The MkDocs plugin keeps one for a build (for a whole ``mkdocs serve``, so the workers stay
+    warm); ``make regen``, ``make check`` and the tests make their own. Leaving a ``with`` block,
+    or [`stop`][snippets.pipeline.build.Pipeline.stop], ends its workers.
 
     Examples:
-        >>> os.environ.pop("SNIPPETS_EXECUTE", None); execution_enabled()
-        True
-    """
-    return os.environ.get("SNIPPETS_EXECUTE", "1") != "0"
-
-
-def start_running(workers: int | None = None) -> list[Example]:
-    """Start running, in the background, every example whose output is not cached; return
-    those under way, which [`produce`][snippets.pipeline.build.produce] then waits for instead of running them again.
-
-    Called as soon as a build starts, so that the workers import torch and run examples
-    while MkDocs loads its theme and renders the pages that need nothing new. Calling it
-    again starts only what changed since. With everything cached, nothing is started.
-
-    Examples:
-        >>> os.environ["SNIPPETS_EXECUTE"] = "0"
-        >>> start_running()
+        >>> with Pipeline(Settings(execute=False)) as pipeline:
+        ...     pipeline.start_running()
         []
-        >>> del os.environ["SNIPPETS_EXECUTE"]
     """
-    if not execution_enabled():
-        return []
-    examples = all_examples()
-    keys = {e.id: cache.cache_key(e) for e in examples}
-    missing = [e for e in examples if keys[e.id] not in _started and not cache.has(e)]
-    for example_id, future in submit_examples(missing, worker_count(workers)).items():
-        _started[keys[example_id]] = future
-    return [e for e in examples if keys[e.id] in _started]
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.from_environment()
+        self.workers = Workers(self.settings.time_limit)
+        # Runs started by start_running, by cache key (so an example edited since is run again);
+        # produce() takes each out when it collects its result.
+        self.started: dict[str, Future] = {}
+        self._keys: dict[tuple[str, str], str] = {}  # (example id, kernels) -> cache key, this build's
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """End the workers, and any example still running."""
+        self.workers.stop()
+
+    def new_build(self) -> None:
+        """Forget the cache keys: a build under ``mkdocs serve`` computes them again, once each."""
+        self._keys.clear()
+
+    def key(self, example: Example, kernels: str = "") -> str:
+        """The example's cache key, computed once per build.
+
+        Examples:
+            >>> pipeline = Pipeline(Settings())
+            >>> e = Example("autograd_basics", "chain_rule", 1)
+            >>> pipeline.key(e) == cache.cache_key(e, settings=pipeline.settings)
+            True
+        """
+        if (example.id, kernels) not in self._keys:
+            self._keys[example.id, kernels] = cache.cache_key(example, kernels, self.settings)
+        return self._keys[example.id, kernels]
+
+    def start_running(self, workers: int | None = None) -> list[Example]:
+        """Start running, in the background, every example whose output is not cached; return
+        those under way, which [`produce`][snippets.pipeline.build.Pipeline.produce] then waits for
+        instead of running them again.
+
+        Called as soon as a build starts, so that the workers import torch and run examples
+        while MkDocs loads its theme and renders the pages that need nothing new. Calling it
+        again starts only what changed since. With everything cached, nothing is started.
+        """
+        if not self.settings.execute:
+            return []
+        examples = all_examples()
+        missing = [e for e in examples if self.key(e) not in self.started
+                   and not cache.has(e, settings=self.settings, key=self.key(e))]
+        for example_id, future in self.workers.submit(missing, self.settings.workers_for(workers)).items():
+            self.started[self.key(next(e for e in missing if e.id == example_id))] = future
+        return [e for e in examples if self.key(e) in self.started]
+
+    def produce(self, examples: list[Example] | None = None, execute: bool | None = None,
+                workers: int | None = None, use_cache: bool = True, kernels: str = "") -> dict[str, Outcome]:
+        """Run (or recall) each example and compare its output with its record.
+
+        With execution off, every outcome is its record and its committed figures.
+        ``kernels`` runs the examples under another ATen kernel set (``"default"``); the
+        drift it finds is then a cross-check against the record, saying what to do.
+
+        Examples:
+            >>> outcome = Pipeline().produce(execute=False)["autograd_basics:chain_rule"]
+            >>> outcome.record["text"].splitlines()[0], outcome.drift
+            ('tensor(15.)', [])
+        """
+        settings = self.settings
+        examples = all_examples() if examples is None else examples
+        execute = settings.execute if execute is None else execute
+        records = {module: load_records(module, settings.records_dir) for module in {e.module for e in examples}}
+        if not execute:
+            return {e.id: _from_record(e, records[e.module].get(e.name), settings.records_dir) for e in examples}
+        keys = {e.id: self.key(e, kernels) for e in examples} if use_cache else {}
+        results = {e.id: cache.load(e, kernels, settings, keys[e.id]) for e in examples} if use_cache else {}
+        missing = [e for e in examples if results.get(e.id) is None]
+        started = {e.id: self.started.pop(keys[e.id]) for e in missing if keys.get(e.id) in self.started}
+        to_run = [e for e in missing if e.id not in started]
+        futures = {**started, **self.workers.submit(to_run, settings.workers_for(workers), kernels)}
+        fresh = {example_id: future.result() for example_id, future in futures.items()}
+        outcomes = {}
+        for e in examples:
+            result = fresh.get(e.id) or results[e.id]
+            if e.id in fresh:
+                cache.store(e, result, kernels, settings, keys.get(e.id))
+            new = record_of(e, result)
+            label = result.get("kernels", kernels)
+            sources = ("in the record", f"under {label} kernels") if kernels else None
+            outcomes[e.id] = Outcome(
+                example=e, record=new,
+                figures=[Figure(figure_file(e, i), f["svg"].encode(), f["svg_dark"].encode())
+                         for i, f in enumerate(result["figures"])],
+                seconds=result["seconds"], from_cache=e.id not in fresh, error=result["error"],
+                drift=[] if result["error"] else _drift(e, records[e.module].get(e.name), new, sources,
+                                                        settings.records_dir),
+                kernels=label,
+            )
+        return outcomes
+
+    def evict_unused(self) -> list[Path]:
+        """Remove the cache entries that no example has now, under the machine's kernels or the
+        cross-check's (`OTHER_KERNELS`): results of code since edited, of examples since removed."""
+        if not self.settings.execute:
+            return []
+        examples = all_examples()
+        return cache.evict({self.key(e, kernels) for e in examples for kernels in ("", OTHER_KERNELS)},
+                           self.settings)
 
 
-# Runs started by start_running, by cache key (so an example edited since is run again);
-# produce() takes each out when it collects its result.
-_started: dict[str, Future] = {}
-
-
-def worker_count(workers: int | None = None) -> int:
-    """Processes to run examples on: as asked, else ``SNIPPETS_WORKERS``, else every core.
-
-    Examples:
-        >>> worker_count(3)
-        3
-    """
-    return workers or int(os.environ.get("SNIPPETS_WORKERS", "0")) or os.cpu_count() or 1
-
-
-def produce(examples: list[Example] | None = None, execute: bool | None = None,
-            workers: int | None = None, use_cache: bool = True, kernels: str = "") -> dict[str, Outcome]:
-    """Run (or recall) each example and compare its output with its record.
-
-    With execution off, every outcome is its record and its committed figures.
-    ``kernels`` runs the examples under another ATen kernel set (``"default"``); the
-    drift it finds is then a cross-check against the record, saying what to do.
+def produce(examples: list[Example] | None = None, execute: bool | None = None, workers: int | None = None,
+            use_cache: bool = True, kernels: str = "", settings: Settings | None = None) -> dict[str, Outcome]:
+    """[`Pipeline.produce`][snippets.pipeline.build.Pipeline.produce] on workers of its own, ended
+    when done: for ``make check``, ``make regen`` and the tests.
 
     Examples:
         >>> outcome = produce(execute=False)["autograd_basics:chain_rule"]
         >>> outcome.record["text"].splitlines()[0], outcome.drift
         ('tensor(15.)', [])
     """
-    examples = all_examples() if examples is None else examples
-    execute = execution_enabled() if execute is None else execute
-    records = {module: load_records(module) for module in {e.module for e in examples}}
-    if not execute:
-        return {e.id: _from_record(e, records[e.module].get(e.name)) for e in examples}
-    results = {e.id: cache.load(e, kernels) for e in examples} if use_cache else {}
-    missing = [e for e in examples if results.get(e.id) is None]
-    keys = {e.id: cache.cache_key(e, kernels) for e in missing} if use_cache else {}
-    started = {example_id: _started.pop(key) for example_id, key in keys.items() if key in _started}
-    to_run = [e for e in missing if e.id not in started]
-    futures = {**started, **submit_examples(to_run, worker_count(workers), kernels)}
-    fresh = {example_id: future.result() for example_id, future in futures.items()}
-    outcomes = {}
-    for e in examples:
-        result = fresh.get(e.id) or results[e.id]
-        if e.id in fresh:
-            cache.store(e, result, kernels)
-        new = record_of(e, result)
-        label = result.get("kernels", kernels)
-        sources = ("in the record", f"under {label} kernels") if kernels else None
-        outcomes[e.id] = Outcome(
-            example=e, record=new, svgs=[f["svg"].encode() for f in result["figures"]],
-            dark_svgs=[f["svg_dark"].encode() for f in result["figures"]],
-            seconds=result["seconds"], from_cache=e.id not in fresh, error=result["error"],
-            drift=[] if result["error"] else _drift(e, records[e.module].get(e.name), new, sources),
-            kernels=label,
-        )
-    return outcomes
+    with Pipeline(settings or Settings.from_environment()) as pipeline:
+        return pipeline.produce(examples, execute, workers, use_cache, kernels)
 
 
 def cross_check(first: dict[str, Outcome], second: dict[str, Outcome]) -> list[str]:
@@ -164,22 +226,23 @@ def cross_check(first: dict[str, Outcome], second: dict[str, Outcome]) -> list[s
     return problems
 
 
-def _drift(example: Example, recorded: dict | None, new: dict, sources: tuple[str, str] | None) -> list[str]:
+def _drift(example: Example, recorded: dict | None, new: dict, sources: tuple[str, str] | None,
+           folder: Path) -> list[str]:
     """How a new output differs from its record, and whether the record is what `make regen` wrote."""
-    return compare(example, recorded, new, sources) + (verify(example, recorded) if recorded else [])
+    return compare(example, recorded, new, sources) + (verify(example, recorded, folder) if recorded else [])
 
 
-def _from_record(example: Example, record: dict | None) -> Outcome:
+def _from_record(example: Example, record: dict | None, folder: Path) -> Outcome:
     """The record as the outcome, for a build from the records alone; one that is not what
     `make regen` wrote is refused, never served."""
     empty = {"text": "", "numbers": [], "figures": []}
     if record is None:
         return Outcome(example, empty, [], error=f"{example.where}: example {example.id} has no record; run `make regen`")
-    if problems := verify(example, record):
-        return Outcome(example, empty, [], [], error="\n".join(problems))
-    svgs = [recorded_figure(example.module, figure["file"]) for figure in record["figures"]]
-    dark = [recorded_figure(example.module, dark_figure_file(figure["file"])) for figure in record["figures"]]
-    return Outcome(example, record, svgs, dark)
+    if problems := verify(example, record, folder):
+        return Outcome(example, empty, error="\n".join(problems))
+    return Outcome(example, record, [Figure(f["file"], recorded_figure(example.module, f["file"], folder),
+                                            recorded_figure(example.module, dark_figure_file(f["file"]), folder))
+                                     for f in record["figures"]])
 
 
 def cross_check_note(first: dict[str, Outcome], second: dict[str, Outcome]) -> str:
@@ -197,7 +260,8 @@ def cross_check_note(first: dict[str, Outcome], second: dict[str, Outcome]) -> s
     return f"cross-checked {len(first)} examples under {' '.join(names[0])} and {' '.join(names[1])} kernels"
 
 
-def regenerate(examples: list[Example] | None = None, workers: int | None = None) -> list[str]:
+def regenerate(examples: list[Example] | None = None, workers: int | None = None,
+               settings: Settings | None = None) -> list[str]:
     """Run the examples (all by default) and rewrite their modules' records, unless any fails.
 
     Every example runs twice, never recalled from the cache, under the machine's kernels and ``ATEN_CPU_CAPABILITY=default``
@@ -206,15 +270,17 @@ def regenerate(examples: list[Example] | None = None, workers: int | None = None
     written. A module's record file is rewritten whole, so every example of a module given
     is run. Returns the problems; when there are any, no record is touched.
     """
+    settings = settings or Settings.from_environment()
     modules = {e.module for e in (all_examples() if examples is None else examples)}
     chosen = [e for e in all_examples() if e.module in modules]
     # never from the cache: what is recorded is what the code prints now (a cache entry is a file
     # anyone can change, and its key may miss a dependency)
-    outcomes = produce(chosen, execute=True, workers=workers, use_cache=False)
+    outcomes = produce(chosen, execute=True, workers=workers, use_cache=False, settings=settings)
     errors = [o.error for o in outcomes.values() if o.error]
     if errors:
         return errors
-    others = produce(chosen, execute=True, workers=workers, kernels=OTHER_KERNELS, use_cache=False)
+    others = produce(chosen, execute=True, workers=workers, kernels=OTHER_KERNELS, use_cache=False,
+                     settings=settings)
     problems = cross_check(outcomes, others)
     print(cross_check_note(outcomes, others))
     if problems:
@@ -224,8 +290,8 @@ def regenerate(examples: list[Example] | None = None, workers: int | None = None
     for outcome in outcomes.values():
         module, name = outcome.example.module, outcome.example.name
         records.setdefault(module, {})[name] = outcome.record
-        for figure, svg, dark in zip(outcome.record["figures"], outcome.svgs, outcome.dark_svgs):
-            figures.setdefault(module, {})[figure["file"]] = svg.decode()
-            figures[module][dark_figure_file(figure["file"])] = dark.decode()
-    write_records(records, figures)
+        for figure in outcome.figures:
+            figures.setdefault(module, {})[figure.file] = figure.svg.decode()
+            figures[module][figure.dark_file] = figure.dark_svg.decode()
+    write_records(records, figures, settings.records_dir)
     return []

@@ -22,6 +22,8 @@ import os
 import platform
 import re
 import tempfile
+import time
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
@@ -29,27 +31,24 @@ from pathlib import Path
 from .dependencies import own_code as _own_code
 from .dependencies import parse as _parse
 from .examples import PROJECT_DIR, SNIPPETS_DIR, Example, module_source
+from .settings import KERNEL_VARIABLES, Settings
 
-CACHE_DIR = Path(os.environ.get("SNIPPETS_CACHE", PROJECT_DIR / ".cache" / "examples"))
 DATA_DIR = SNIPPETS_DIR / "data"
-# Bump when the shape of a cached result changes. A change to how examples are
-# run and captured (execute.py) invalidates the cache by itself.
+# Bump when the shape of a cached result changes. A change to the code that runs and
+# captures examples (execute.py) invalidates the cache by itself; its comments and
+# docstrings do not (see `capture_code`).
 FORMAT = "2"
 log = logging.getLogger(__name__)
-_CAPTURE_CODE = (Path(__file__).parent / "execute.py").read_text(encoding="utf-8")
-# Settings that choose which CPU code computes a result: ATen's kernel set, and the
-# instruction sets MKL and oneDNN allow themselves.
-KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA",
-                    "DNNL_MAX_CPU_ISA")
 # CPU flags (x86 /proc/cpuinfo "flags", Arm "Features") naming vector instructions that kernels choose by.
 VECTOR_FLAGS = re.compile(r"^(sse|ssse|avx|fma|f16c|amx|asimd|sve|sme(?!p$)|bf16|i8mm|fphp)")
 
 
-def cache_key(example: Example, kernels: str = "") -> str:
+def cache_key(example: Example, kernels: str = "", settings: Settings | None = None) -> str:
     """A hash that changes whenever anything the example depends on changes.
 
     ``kernels`` is the ATen kernel set the example runs under (``"default"``); empty
-    means the machine's own, or whatever ``ATEN_CPU_CAPABILITY`` asks for.
+    means the machine's own, or whatever ``ATEN_CPU_CAPABILITY`` asks for (in ``settings``,
+    by default those of the environment).
 
     Examples:
         >>> e = Example("autograd_basics", "chain_rule", 1)
@@ -58,43 +57,71 @@ def cache_key(example: Example, kernels: str = "") -> str:
         >>> cache_key(e) == cache_key(e, kernels="default")
         False
     """
+    settings = settings or Settings.from_environment()
     digest = hashlib.sha256()
-    for part in [FORMAT, *_versions(), machine(kernels), _CAPTURE_CODE, example.id, _own_code(example)]:
+    for part in [FORMAT, *_versions(), machine(kernels, settings), capture_code(), example.id, _own_code(example)]:
         digest.update(part.encode() + b"\0")
     for module in sorted(_snippets_imports(example.module)):
         digest.update(module.encode() + b"\0" + module_source(module).encode() + b"\0")
     for data_file in _data_files(example.module):
         digest.update(data_file.name.encode() + b"\0" + data_file.read_bytes() + b"\0")
-    for settings in _matplotlib_settings():
-        digest.update(str(settings).encode() + b"\0" + settings.read_bytes() + b"\0")
+    for rc_file in _matplotlib_settings(settings.machine):
+        digest.update(str(rc_file).encode() + b"\0" + rc_file.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _matplotlib_settings() -> list[Path]:
+@lru_cache(maxsize=1)
+def capture_code() -> str:
+    """What of execute.py, the code that runs and captures every example, can change a result
+    (see [`code_shape`][snippets.pipeline.cache.code_shape])."""
+    return code_shape((Path(__file__).parent / "execute.py").read_text(encoding="utf-8"))
+
+
+def code_shape(source: str) -> str:
+    """A source's syntax tree without its docstrings (comments are not in it): rewording either
+    does not run every example again, while any change to the code does.
+
+    Examples:
+        >>> code_shape('def f():\\n    "Why."\\n    return 1  # one') == code_shape("def f():\\n    return 1")
+        True
+        >>> code_shape("def f():\\n    return 1") == code_shape("def f():\\n    return 2")
+        False
+    """
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def _matplotlib_settings(variables: dict[str, str]) -> list[Path]:
     """The matplotlibrc files that matplotlib, imported by the workers, would read: they change
     every figure (and are found the way matplotlib looks, without importing it)."""
-    config = os.environ.get("MPLCONFIGDIR") or Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"),
-                                                    "matplotlib")
+    config = variables.get("MPLCONFIGDIR") or Path(variables.get("XDG_CONFIG_HOME", Path.home() / ".config"),
+                                                   "matplotlib")
     candidates = [Path.cwd() / "matplotlibrc", PROJECT_DIR / "matplotlibrc", Path(config) / "matplotlibrc"]
-    if rc := os.environ.get("MATPLOTLIBRC"):
+    if rc := variables.get("MATPLOTLIBRC"):
         candidates.insert(0, Path(rc) / "matplotlibrc" if Path(rc).is_dir() else Path(rc))
     return [path for path in dict.fromkeys(candidates) if path.is_file()]
 
 
-def has(example: Example, kernels: str = "") -> bool:
-    """Whether a result is cached for the example as it is now (reads no result).
+def has(example: Example, kernels: str = "", settings: Settings | None = None, key: str | None = None) -> bool:
+    """Whether a result is cached for the example as it is now (reads no result). ``key``, when
+    the caller has it, saves computing it again.
 
     Examples:
         >>> has(Example("no_such_page", "nothing", 1))
         False
     """
     try:
-        return entry(example, kernels=kernels).exists()
+        return entry(example, kernels=kernels, settings=settings, key=key).exists()
     except FileNotFoundError:  # the module is gone
         return False
 
 
-def load(example: Example, kernels: str = "") -> dict | None:
+def load(example: Example, kernels: str = "", settings: Settings | None = None, key: str | None = None) -> dict | None:
     """The cached result of an example, or ``None`` when it must run. An entry that is not a
     result (truncated, edited, written by another version) is named, removed and run again.
 
@@ -103,7 +130,7 @@ def load(example: Example, kernels: str = "") -> dict | None:
         True
     """
     try:
-        path = entry(example, kernels=kernels)
+        path = entry(example, kernels=kernels, settings=settings, key=key)
         result = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
@@ -117,7 +144,7 @@ def load(example: Example, kernels: str = "") -> dict | None:
 
 
 def is_result(result) -> bool:
-    """Whether a value has the shape of an example's result (see [`submit_examples`][snippets.pipeline.execute.submit_examples]).
+    """Whether a value has the shape of an example's result (see [`submit_examples`][snippets.pipeline.execute.Workers.submit]).
 
     Examples:
         >>> is_result({"text": "1\\n", "figures": [], "error": None, "seconds": 0.1}), is_result({})
@@ -129,7 +156,8 @@ def is_result(result) -> bool:
                     and isinstance(f.get("data"), dict) for f in result["figures"]))
 
 
-def store(example: Example, result: dict, kernels: str = "") -> None:
+def store(example: Example, result: dict, kernels: str = "", settings: Settings | None = None,
+          key: str | None = None) -> None:
     """Cache a result; written to a temporary file and renamed, so concurrent builds are safe.
 
     Examples:
@@ -137,14 +165,36 @@ def store(example: Example, result: dict, kernels: str = "") -> None:
     """
     if result.get("error"):
         return
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-")
+    settings = settings or Settings.from_environment()
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=settings.cache_dir, prefix=".tmp-")
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         json.dump(result, file)
-    os.replace(temporary, entry(example, kernels=kernels))
+    os.replace(temporary, entry(example, kernels=kernels, settings=settings, key=key))
 
 
-def machine(kernels: str = "") -> str:
+def evict(used: Iterable[str], settings: Settings, now: float | None = None) -> list[Path]:
+    """Remove the cache entries whose key is not in ``used`` (those of examples since edited or
+    removed, or of older versions), and any temporary file a killed build left (one older than
+    an hour: a younger one may be another build's entry being written); return them.
+    Only a build that computed the key of every example may call it.
+
+    Examples:
+        >>> evict([], Settings(cache_dir="no/such/folder"))
+        []
+    """
+    if not settings.cache_dir.is_dir():
+        return []
+    keep, an_hour_ago = {f"{key}.json" for key in used}, (time.time() if now is None else now) - 3600
+    gone = [path for path in settings.cache_dir.iterdir() if path.is_file() and (
+        path.name.startswith(".tmp-") and path.stat().st_mtime < an_hour_ago
+        or path.suffix == ".json" and path.name not in keep)]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
+
+
+def machine(kernels: str = "", settings: Settings | None = None) -> str:
     """What on this machine changes an example's numbers, read without importing torch: the
     architecture, the CPU's vector extensions, and the kernel settings (``kernels`` in place of
     ``ATEN_CPU_CAPABILITY`` when given).
@@ -155,11 +205,12 @@ def machine(kernels: str = "") -> str:
         >>> "ATEN_CPU_CAPABILITY=default" in machine("default")
         True
     """
-    settings = {name: os.environ.get(name, "") for name in KERNEL_VARIABLES}
+    variables = (settings or Settings.from_environment()).machine
+    chosen = {name: variables.get(name, "") for name in KERNEL_VARIABLES}
     if kernels:
-        settings["ATEN_CPU_CAPABILITY"] = kernels
-    chosen = " ".join(f"{name}={value}" for name, value in settings.items() if value)
-    return f"{platform.machine()} [{' '.join(_vector_flags())}] {chosen}".strip()
+        chosen["ATEN_CPU_CAPABILITY"] = kernels
+    named = " ".join(f"{name}={value}" for name, value in chosen.items() if value)
+    return f"{platform.machine()} [{' '.join(_vector_flags())}] {named}".strip()
 
 
 @lru_cache(maxsize=1)
@@ -174,16 +225,18 @@ def _vector_flags() -> tuple[str, ...]:
     return tuple(sorted({flag for flag in flags if VECTOR_FLAGS.match(flag)}))
 
 
-def entry(example: Example, directory: Path | None = None, kernels: str = "") -> Path:
+def entry(example: Example, directory: Path | None = None, kernels: str = "", settings: Settings | None = None,
+          key: str | None = None) -> Path:
     """The file that holds (or would hold) the example's result, in ``directory`` (default: the
-    cache). The one place that knows how entries are named; the tests and the benchmark remove
+    cache of ``settings``). The one place that knows how entries are named; the tests and the benchmark remove
     or copy entries through it.
 
     Examples:
         >>> entry(Example("autograd_basics", "chain_rule", 1), Path("elsewhere")).parent
         PosixPath('elsewhere')
     """
-    return (directory or CACHE_DIR) / f"{cache_key(example, kernels)}.json"
+    settings = settings or Settings.from_environment()
+    return (directory or settings.cache_dir) / f"{key or cache_key(example, kernels, settings)}.json"
 
 
 @lru_cache(maxsize=1)

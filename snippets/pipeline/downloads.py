@@ -15,13 +15,14 @@ import textwrap
 from dataclasses import dataclass, field
 
 from .dependencies import module_statements, used_statements
-from .examples import SECTION_MARKER, SNIPPETS_DIR, find_examples, module_source, section_bounds, sections
+from .examples import SNIPPETS_DIR, find_examples, module_source, section_bounds, sections
+from .grammar import SECTION_MARKER, fenced_lines
 from .render import included_sections
+from .translations import language_of
 from .words import words, wrap_comment
 
 DATA_DIR = SNIPPETS_DIR / "data"
 
-_FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
 _HEADING = re.compile(r"^(?P<level>#{1,6})[ \t]+(?P<text>.+?)[ \t]*(?:\{[^}]*\})?[ \t]*#*[ \t]*$")
 
 
@@ -47,17 +48,11 @@ def page_parts(markdown: str) -> list[tuple[str, str]]:
         (2, ('heading', '# Title'), 'code')
     """
     includes = {line: (module, section) for line, module, section in included_sections(markdown)}
-    parts, fence = [], None
-    for number, line in enumerate(markdown.split("\n"), start=1):
+    parts = []
+    for number, line, fence in fenced_lines(markdown):
         if number in includes:
             parts.append(("code", section_code(*includes[number])))
-        opening = _FENCE.match(line)
-        if fence is None and opening:
-            fence = opening["fence"]
-        elif fence is not None and opening and line.strip() == fence[0] * len(line.strip()) \
-                and len(line.strip()) >= len(fence):
-            fence = None
-        elif fence is None and (heading := _HEADING.match(line)):
+        if fence is None and (heading := _HEADING.match(line)):
             parts.append(("heading", f"{heading['level']} {heading['text']}"))
     return parts
 
@@ -83,8 +78,6 @@ def download_uris(page_uri: str) -> tuple[str, str]:
         >>> download_uris("autograd-basics.ja.md")  # a translation's, under its language
         ('downloads/ja/autograd-basics.py', 'downloads/ja/autograd-basics.ipynb')
     """
-    from .translations import language_of
-
     page_uri, language = language_of(page_uri)
     stem = posixpath.splitext(page_uri)[0]
     if posixpath.basename(stem) == "index" and posixpath.dirname(stem):

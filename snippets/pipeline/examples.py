@@ -13,16 +13,15 @@ shows, so nothing that changes the output can hide outside it.
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from .grammar import SECTION_MARKER
 
 SNIPPETS_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = SNIPPETS_DIR.parent
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-6
-
-SECTION_MARKER = re.compile(r"^\s*# --8<-- \[(?P<kind>start|end):(?P<name>\w+)\]\s*$")
 
 
 class ExampleError(Exception):

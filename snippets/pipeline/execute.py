@@ -35,96 +35,109 @@ from contextlib import redirect_stderr, redirect_stdout
 from multiprocessing import get_context
 
 from .examples import PROJECT_DIR, Example
+from .settings import Settings
 
 LARGEST_LISTED_ARRAY = 400
-# An example still running after this many seconds is stopped and reported with the line it was on.
-TIME_LIMIT = int(os.environ.get("SNIPPETS_TIME_LIMIT", "120"))
 SVG_SALT = "autograd-pages"
 
 
-def submit_examples(examples: list[Example], workers: int | None = None, kernels: str = "") -> dict[str, Future]:
-    """Start running examples on ``workers`` processes (default: every core) and return at
-    once: ``id -> future`` of the example's result, in the order given. ``kernels`` names
-    the ATen kernel set to run under (``"default"``); empty means the machine's own.
-
-    A result has ``text`` (stdout and stderr, interleaved as written),
-    ``figures`` (each with ``svg``, ``alt`` and plotted ``data``), ``error``
-    (``None``, or ``path:line: what was raised``), ``seconds`` (running it and saving its
-    figures) and ``kernels`` (the kernel set torch used, such as ``AVX2``).
+class Workers:
+    """The worker processes of one build (or of one ``mkdocs serve`` session, kept between its
+    rebuilds), a pool per kernel set; an example still running after ``time_limit`` seconds is
+    stopped and reported with the line it was on.
 
     Examples:
-        >>> futures = submit_examples([Example("autograd_basics", "chain_rule", 0)])
-        >>> futures["autograd_basics:chain_rule"].result()["text"].splitlines()[0]
-        'tensor(15.)'
-    """
-    if not examples:
-        return {}
-    count = min(workers or os.cpu_count() or 1, len(examples))
-    pool = start_workers(count, warm_up=len(examples) > count, kernels=kernels)
-    return {e.id: pool.submit(run_in_fork, e.module, e.name) for e in examples}
-
-
-# The running pools, by kernel set ("" for the machine's own).
-_pools: dict[str, dict] = {}
-
-
-def start_workers(count: int, warm_up: bool = True, kernels: str = "") -> ProcessPoolExecutor:
-    """Start ``count`` worker processes now (or reuse those already running) and return them.
-
-    Starting a worker means importing torch, a second or two that the build
-    overlaps with its own start-up; ``mkdocs serve`` keeps the workers between
-    rebuilds, so editing one example re-runs it at once. Workers never import a
-    page module themselves (each example imports it in its fork), so they never
-    hold stale code. ``warm_up`` also pays torch's lazy imports and matplotlib's
-    first figure up front, worth it when each worker will run several examples.
-    ``kernels`` sets ``ATEN_CPU_CAPABILITY`` in the workers; each kernel set has its own pool.
-
-    Examples:
-        >>> start_workers(1, warm_up=False) is start_workers(1)
+        >>> workers = Workers()
+        >>> workers.start(1, warm_up=False) is workers.start(1)
         True
-        >>> start_workers(1, warm_up=False, kernels="default") is start_workers(1)
+        >>> workers.start(1, warm_up=False, kernels="default") is workers.start(1)
         False
-    """
-    count = max(1, count)
-    pool = _pools.setdefault(kernels, {"executor": None, "size": 0})
-    executor = pool["executor"]
-    if executor is None or pool["size"] < count or getattr(executor, "_broken", False):
-        if executor is not None:
-            executor.shutdown(wait=False)  # what it was given still runs
-        executor = ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_start_worker,
-                                       initargs=(warm_up, os.getpid(), kernels))
-        for _ in range(count):  # a spawn pool starts a process per waiting task: start them all
-            executor.submit(os.getpid)
-        if not _stop_at_exit:
-            # Before concurrent.futures' own exit handler (they run last registered first), which
-            # would wait for a running example to finish: on Ctrl-C that may be its whole time limit.
-            threading._register_atexit(stop_workers)
-            _stop_at_exit.append(True)
-        pool.update(executor=executor, size=count)
-    return executor
-
-
-def stop_workers() -> None:
-    """End the worker processes of every kernel set and any example they are running, and wait
-    until they are gone.
-
-    Called when a build ends or ``mkdocs serve`` stops, and at exit (Ctrl-C included). A worker
-    keeps nothing, so it is ended rather than waited for: an example may run until its limit.
-
-    Examples:
-        >>> stop_workers(); _pools
+        >>> workers.stop(); workers.pools
         {}
     """
-    for pool in _pools.values():
-        if pool["executor"] is not None:
-            for process in list((pool["executor"]._processes or {}).values()):  # no public way to them
-                process.terminate()  # the worker kills its running example first (see _leave)
-            pool["executor"].shutdown(wait=True, cancel_futures=True)
-    _pools.clear()
+
+    def __init__(self, time_limit: float = Settings.time_limit):
+        self.time_limit = time_limit
+        self.pools: dict[str, dict] = {}  # by kernel set ("" for the machine's own)
+
+    def submit(self, examples: list[Example], workers: int | None = None, kernels: str = "") -> dict[str, Future]:
+        """Start running examples on ``workers`` processes (default: every core) and return at
+        once: ``id -> future`` of the example's result, in the order given. ``kernels`` names
+        the ATen kernel set to run under (``"default"``); empty means the machine's own.
+
+        A result has ``text`` (stdout and stderr, interleaved as written),
+        ``figures`` (each with ``svg``, ``alt`` and plotted ``data``), ``error``
+        (``None``, or ``path:line: what was raised``), ``seconds`` (running it and saving its
+        figures) and ``kernels`` (the kernel set torch used, such as ``AVX2``).
+
+        Examples:
+            >>> workers = Workers()
+            >>> futures = workers.submit([Example("autograd_basics", "chain_rule", 0)])
+            >>> futures["autograd_basics:chain_rule"].result()["text"].splitlines()[0]
+            'tensor(15.)'
+            >>> workers.stop()
+        """
+        if not examples:
+            return {}
+        count = min(workers or os.cpu_count() or 1, len(examples))
+        pool = self.start(count, warm_up=len(examples) > count, kernels=kernels)
+        return {e.id: pool.submit(run_in_fork, e.module, e.name, self.time_limit) for e in examples}
+
+    def start(self, count: int, warm_up: bool = True, kernels: str = "") -> ProcessPoolExecutor:
+        """Start ``count`` worker processes now (or reuse those already running) and return them.
+
+        Starting a worker means importing torch, a second or two that the build
+        overlaps with its own start-up; ``mkdocs serve`` keeps the workers between
+        rebuilds, so editing one example re-runs it at once. Workers never import a
+        page module themselves (each example imports it in its fork), so they never
+        hold stale code. ``warm_up`` also pays torch's lazy imports and matplotlib's
+        first figure up front, worth it when each worker will run several examples.
+        ``kernels`` sets ``ATEN_CPU_CAPABILITY`` in the workers; each kernel set has its own pool.
+        """
+        count = max(1, count)
+        pool = self.pools.setdefault(kernels, {"executor": None, "size": 0})
+        executor = pool["executor"]
+        if executor is None or pool["size"] < count or getattr(executor, "_broken", False):
+            if executor is not None:
+                executor.shutdown(wait=False)  # what it was given still runs
+            executor = ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_start_worker,
+                                           initargs=(warm_up, os.getpid(), kernels))
+            for _ in range(count):  # a spawn pool starts a process per waiting task: start them all
+                executor.submit(os.getpid)
+            if not _stop_at_exit:
+                # Before concurrent.futures' own exit handler (they run last registered first), which
+                # would wait for a running example to finish: on Ctrl-C that may be its whole time limit.
+                threading._register_atexit(_stop_all)
+                _stop_at_exit.append(True)
+            pool.update(executor=executor, size=count)
+            _live.add(self)
+        return executor
+
+    def stop(self) -> None:
+        """End the worker processes of every kernel set and any example they are running, and wait
+        until they are gone.
+
+        Called when a build ends or ``mkdocs serve`` stops, and at exit (Ctrl-C included). A worker
+        keeps nothing, so it is ended rather than waited for: an example may run until its limit.
+        """
+        for pool in self.pools.values():
+            if pool["executor"] is not None:
+                for process in list((pool["executor"]._processes or {}).values()):  # no public way to them
+                    process.terminate()  # the worker kills its running example first (see _leave)
+                pool["executor"].shutdown(wait=True, cancel_futures=True)
+        self.pools.clear()
+        _live.discard(self)
 
 
-# Whether stop_workers is registered to run at exit.
+# Every Workers with processes running, stopped at exit (Ctrl-C included) by `_stop_all`, and
+# whether that is registered: the one process-wide record, kept for exit alone.
+_live: set[Workers] = set()
 _stop_at_exit: list[bool] = []
+
+
+def _stop_all() -> None:
+    for workers in list(_live):
+        workers.stop()
 
 
 def _start_worker(warm_up: bool, build: int, kernels: str = "") -> None:
@@ -188,7 +201,7 @@ def _warm_up() -> None:
     plt.close(figure)
 
 
-def run_in_fork(module_name: str, name: str) -> dict:
+def run_in_fork(module_name: str, name: str, time_limit: float | None = None) -> dict:
     """Run one example in a child process and return what [`capture`][snippets.pipeline.execute.capture] saw.
 
     Examples:
@@ -201,7 +214,7 @@ def run_in_fork(module_name: str, name: str) -> dict:
         _unpredictable_seeds()
         return capture(importlib.import_module(f"snippets.{module_name}"), name)
 
-    return in_fork(run, where)
+    return in_fork(run, where, time_limit)
 
 
 def _unpredictable_seeds() -> None:
@@ -217,7 +230,8 @@ def _unpredictable_seeds() -> None:
 
 
 def in_fork(run, where: str, time_limit: float | None = None) -> dict:
-    """Call ``run()`` in a forked child under the time limit; return its result (a JSON-able dict).
+    """Call ``run()`` in a forked child under the time limit (by default
+    [`Settings`][snippets.pipeline.settings.Settings]'s); return its result (a JSON-able dict).
 
     The child imports the page as it is now, so workers never hold stale code,
     and leaves without cleanup handlers. ``where`` names the example in errors.
@@ -233,7 +247,7 @@ def in_fork(run, where: str, time_limit: float | None = None) -> dict:
         >>> in_fork(lambda: {"text": "hi"}, "nowhere")
         {'text': 'hi'}
     """
-    limit = TIME_LIMIT if time_limit is None else time_limit
+    limit = Settings.time_limit if time_limit is None else time_limit
     read_end, write_end = os.pipe()
     stack_read, stack_write = os.pipe()
     workdir = tempfile.mkdtemp(prefix="example-")  # files an example writes land here, not in the project

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import html
 import json
-import os
 import posixpath
 import re
 import shutil
@@ -23,16 +22,11 @@ import subprocess
 from pathlib import Path
 
 from .examples import PROJECT_DIR, ExampleError, is_example, module_source, page_modules, section_bounds
+from .grammar import ANY_INCLUDE, INCLUDE
 from .records import dark_figure_file
+from .settings import environment_with
 from .words import words
 
-INCLUDE = re.compile(
-    r'^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})python[^\n]*\n'
-    r'(?P=indent)--8<-- "snippets/(?P<module>\w+)\.py:(?P<section>\w+)"\n'
-    r'(?P=indent)(?P=fence)[ \t]*$',
-    re.MULTILINE,
-)
-ANY_INCLUDE = re.compile(r'--8<-- "(?P<path>[^"]+)"')
 INLINE_MATH = re.compile(r'<span class="arithmatex">\\\((?P<tex>.+?)\\\)</span>', re.DOTALL)
 BLOCK_MATH = re.compile(r'<div class="arithmatex">\\\[(?P<tex>.+?)\\\]</div>', re.DOTALL)
 
@@ -211,7 +205,7 @@ def _katex(formulas: list[tuple[str, bool]]) -> list[str]:
     if node is None or not KATEX_DIST.is_dir():
         raise RuntimeError("typesetting formulas needs Node.js and KaTeX: run `make` (it installs "
                            "Debian's nodejs and npm, then `npm ci`)")
-    env = {**os.environ, "NODE_PATH": str(KATEX_DIST.parents[1])}
+    env = environment_with(NODE_PATH=str(KATEX_DIST.parents[1]))
     run = subprocess.run([node, str(KATEX_SCRIPT)], input=json.dumps(formulas), env=env,
                          capture_output=True, text=True, encoding="utf-8")
     if run.returncode:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import yaml
 
-from .render import ANY_INCLUDE
+from .examples import PROJECT_DIR
+from .grammar import ANY_INCLUDE, fenced_lines
 
 TRANSLATION = re.compile(r"^(?P<stem>.+)\.(?P<language>[a-z]{2})\.md$")
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<yaml>.*?\n)?---[ \t]*\n", re.DOTALL)
 DIRECTIVE = re.compile(r"^[ \t]*\{\{ *(?P<name>[^}]*?) *\}\}[ \t]*$")
-FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
 CODE_SPAN = re.compile(r"(?P<ticks>`+)(?!`).*?(?<!`)(?P=ticks)(?!`)", re.DOTALL)
 FORMULA = re.compile(r"\\\((?P<inline>.+?)\\\)|\\\[(?P<block>.+?)\\\]|\$\$(?P<dollars>.+?)\$\$",
                      re.DOTALL)
@@ -75,22 +75,7 @@ def _lines(markdown: str) -> list[tuple[int, str, bool]]:
     """Every line as ``(number, text, in_code)``: ``in_code`` for fences and what they hold,
     and for the front matter (so it is neither prose nor structure)."""
     _, skip = _front_matter(markdown)
-    result, fence = [], None
-    for number, line in enumerate(markdown.split("\n"), start=1):
-        opening = FENCE.match(line)
-        if number <= skip:
-            result.append((number, line, True))
-        elif fence is None and opening:
-            fence = opening["fence"]
-            result.append((number, line, True))
-        elif fence is not None:
-            stripped = line.strip()
-            if opening and stripped == fence[0] * len(stripped) and len(stripped) >= len(fence):
-                fence = None
-            result.append((number, line, True))
-        else:
-            result.append((number, line, False))
-    return result
+    return [(number, line, number <= skip or fence is not None) for number, line, fence in fenced_lines(markdown)]
 
 
 # Characters of Japanese text: kana, CJK ideographs, full-width forms and punctuation.
@@ -348,8 +333,6 @@ def report(docs: Path) -> tuple[list[str], list[str]]:
 
 def _name(path: Path) -> str:
     """``docs/x.md`` for a page of this project, the path as given otherwise."""
-    from .examples import PROJECT_DIR
-
     try:
         return path.resolve().relative_to(PROJECT_DIR).as_posix()
     except ValueError:

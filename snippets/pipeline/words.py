@@ -11,6 +11,8 @@ from __future__ import annotations
 import textwrap
 import unicodedata
 
+from .translations import language_of
+
 WORDS = {
     "en": {
         "output": "Output",
@@ -133,6 +135,4 @@ def _columns(text: str) -> int:
 
 
 def _language(page_uri: str | None) -> str | None:
-    from .translations import language_of  # not at the top: translations imports render, which imports this
-
     return language_of(page_uri)[1] if page_uri else None

@@ -1,0 +1,258 @@
+"""The MkDocs plugin: run the examples, put their outputs on the pages, fail on drift.
+
+Registered as ``examples`` under the ``mkdocs.plugins`` entry point (pyproject.toml) and
+configured in ``mkdocs.yml``; its options are [`Settings`][snippets.pipeline.settings.Settings]'s.
+Everything a build keeps lives on the plugin object (one for a whole ``mkdocs serve``); the
+work is done by the rest of `snippets.pipeline`, where it is tested.
+
+The flow from ``mkdocs build`` to a page:
+
+1. ``on_startup``: workers start running every example not cached, while MkDocs loads its theme.
+2. ``on_files``: includes, translations and directives are checked; KaTeX's files added.
+3. ``on_nav``: each page's script, notebook and runnable copies are generated.
+4. ``on_page_markdown``: the page's examples are collected (waiting for those still running),
+   their figures added to the site, outputs and drift written under the code.
+5. ``on_post_build``: examples shown on no page are checked; unused cache entries removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+from pathlib import Path
+
+from mkdocs.config import base
+from mkdocs.config import config_options as c
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.structure.files import File
+
+from . import build, downloads, render, translations
+from .examples import ExampleError, all_examples
+from .settings import Settings
+
+log = logging.getLogger("mkdocs.plugins.examples")
+DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
+
+
+class ExamplesConfig(base.Config):
+    """The plugin's options; ``!ENV`` in mkdocs.yml lets the ``SNIPPETS_*`` variables override
+    each (their table: [`settings`][snippets.pipeline.settings]). Text values are accepted
+    because a variable arrives as text (``SNIPPETS_EXECUTE=0``)."""
+
+    execute = c.Type((bool, int, str), default=Settings.execute)
+    workers = c.Type((int, str), default=Settings.workers)
+    time_limit = c.Type((int, float, str), default=Settings.time_limit)
+    cache_dir = c.Optional(c.Type(str))
+    records_dir = c.Optional(c.Type(str))
+
+
+class ExamplesPlugin(BasePlugin[ExamplesConfig]):
+    """Runs the examples while MkDocs builds, and writes their outputs into the pages."""
+
+    def __init__(self):
+        self.pipeline: build.Pipeline | None = None
+        self.serving = False
+        self.examples: dict = {}  # id -> Example, in page-module order
+        self.outcomes: dict = {}  # id -> Outcome, those collected in this build
+        self.shown_on: dict[str, str] = {}  # id -> the English page that shows it
+        self.pages: list[File] = []
+        self.stale: dict[str, list[str]] = {}  # translation -> its paragraphs behind the English page
+        self.downloads: dict[str, dict] = {}  # page -> its script, notebook and data files
+        self.runnable: dict[str, dict] = {}  # page -> example -> its runnable copy
+        self.page_404: tuple[str, str] | None = None  # (language, html) of the first 404 page written
+
+    def settings(self) -> Settings:
+        """The settings this configuration asks for."""
+        return Settings.make(**{name: self.config[name] for name in ExamplesConfig().keys()})
+
+    def on_startup(self, command, dirty):
+        self.serving = command == "serve"
+        self.pipeline = build.Pipeline(self.settings())
+        if self.serving:  # workers up and warm from the start: the first edit re-runs its example at once
+            self.pipeline.workers.start(self.pipeline.settings.workers_for(), warm_up=True)
+        try:
+            self.pipeline.start_running()  # workers import torch and run examples while MkDocs loads its theme
+        except ExampleError:
+            pass  # on_files reports it with file and line
+
+    def on_shutdown(self):
+        if self.pipeline:
+            self.pipeline.stop()  # and any example still running: a build or server that stops leaves nothing
+
+    def on_config(self, config):
+        settings = self.settings()
+        if self.pipeline is None or settings != self.pipeline.settings:  # (mkdocs.yml edited under serve)
+            self.on_shutdown()
+            self.pipeline = build.Pipeline(settings)
+        return config
+
+    @event_priority(-100)  # after mkdocs-static-i18n (0) has set the language of this build
+    def on_pre_build(self, config):
+        self.pipeline.new_build()  # under serve, files may have changed: every cache key afresh
+
+    def on_files(self, files, config):
+        pages = files.documentation_pages()
+        for page in pages:
+            for problem in render.include_problems(page.content_string):
+                line, _, what = problem.partition(": ")
+                raise PluginError(f"docs/{page.src_uri}:{line}: {what}")
+        self._check_translations(config)
+        try:
+            self.pipeline.start_running()  # under serve: what changed since the last build
+        except ExampleError as problem:
+            raise PluginError(str(problem)) from None
+        for uri, path in render.katex_files().items():  # formulas are typeset in the build; KaTeX's fonts served here
+            files.append(File.generated(config, uri, abs_src_path=str(path)))
+        self.outcomes, self.pages, self.examples = {}, pages, {e.id: e for e in all_examples()}
+        self.shown_on = {f"{module}:{section}": page.src_uri for page in pages
+                         if translations.language_of(page.src_uri)[1] is None  # links resolve per language
+                         for _, module, section in render.included_sections(page.content_string)}
+        return files
+
+    def _examples_of(self, markdown):
+        """The ids of the examples a page shows (every example, for a page with the build report)."""
+        if any(match["name"] == "build_report" for match in DIRECTIVE.finditer(markdown)):
+            return list(self.examples)
+        return [f"{module}:{section}" for _, module, section in render.included_sections(markdown)
+                if f"{module}:{section}" in self.examples]
+
+    def _collect(self, example_ids):
+        """The outcomes of these examples; those not asked for before are produced now (waiting for
+        any still running), and their errors and drift reported."""
+        wanted = [self.examples[i] for i in dict.fromkeys(example_ids) if i not in self.outcomes]
+        try:
+            outcomes = self.pipeline.produce(wanted)
+        except ExampleError as problem:
+            raise PluginError(str(problem)) from None
+        errors = [o.error for o in outcomes.values() if o.error]
+        if errors and not self.serving:
+            raise PluginError("examples failed:\n" + "\n".join(errors))
+        for error in errors:
+            log.error(error)
+        for drift in (d for o in outcomes.values() for d in o.drift):
+            log.warning(drift)
+        self.outcomes.update(outcomes)
+        return [self.outcomes[example_id] for example_id in example_ids]
+
+    @event_priority(-110)  # after mkdocs-static-i18n (-100) gave the pages their titles in the page's language
+    def on_nav(self, nav, config, files):
+        """Each page's code as a script and a notebook, and each example's runnable copy, generated
+        before any page is rendered; docs/overrides/main.html links to them from the page."""
+        self.downloads, self.runnable = {}, {}
+        data = {}  # site path -> data file the downloads read, each beside the downloads that read it
+        for page in nav.pages:
+            try:
+                parts = downloads.page_parts(page.file.content_string)
+            except ExampleError as problem:
+                raise PluginError(f"docs/{page.file.src_uri}: {problem}") from None
+            if not downloads.has_code(parts):
+                continue
+            title = page.title or next((t.lstrip("# ") for k, t in parts if t.startswith("# ")), page.file.name)
+            url, site_url = (config.site_url or "/") + page.url, config.site_url or "/"
+            script_uri, notebook_uri = downloads.download_uris(page.file.src_uri)
+            needed = downloads.data_files("\n".join(text for kind, text in parts if kind == "code"))
+            beside = {relative: posixpath.join(posixpath.dirname(script_uri), relative) for relative in needed}
+            notes = downloads.data_note(needed, script_uri, site_url, page.file.src_uri)
+            files.append(File.generated(config, script_uri, content=downloads.script(title, url, parts, notes,
+                                                                                      page.file.src_uri)))
+            files.append(File.generated(config, notebook_uri, content=downloads.notebook(
+                title, url, parts, {relative: site_url + uri for relative, uri in beside.items()},
+                page.file.src_uri)))
+            self.downloads[page.file.src_uri] = {"script": script_uri, "notebook": notebook_uri, "data": beside}
+            data.update({uri: relative for relative, uri in beside.items()})
+            copies = downloads.runnable_copies(page.file.content_string, page.file.src_uri, title, url, site_url)
+            for copy in copies:
+                if copy.code is not None:
+                    files.append(File.generated(config, copy.uri, content=copy.code))
+                data.update({posixpath.join(posixpath.dirname(copy.uri), relative): relative for relative in copy.data})
+            self.runnable[page.file.src_uri] = {copy.example: copy for copy in copies}
+        for uri, relative in data.items():
+            files.append(File.generated(config, uri,
+                                        content=(downloads.DATA_DIR / posixpath.basename(relative)).read_bytes()))
+        return nav
+
+    def on_page_markdown(self, markdown, page, config, files):
+        for outcome in self._collect(self._examples_of(markdown)):
+            for figure in outcome.figures:
+                for file, content in ((figure.file, figure.svg), (figure.dark_file, figure.dark_svg)):
+                    uri = render.figure_uri(outcome.example.module, file)
+                    if files.get_file_from_path(uri) is None:  # linked from here: in the site before the page renders
+                        files.append(File.generated(config, uri, content=content))
+        markdown = DIRECTIVE.sub(lambda match: self._directive(match, markdown, page), markdown)
+        if translations.language_of(page.file.src_uri)[1]:  # no stray spaces where Japanese lines break
+            markdown = translations.join_cjk_lines(markdown)
+        if page.file.src_uri in self.stale:  # a translation behind its English page says so
+            markdown = translations.notice(self.stale[page.file.src_uri]) + "\n" + markdown
+        markdown = render.add_outputs(markdown, self.outcomes, page.file.src_uri)
+        return render.add_runnable_links(markdown, self.runnable.get(page.file.src_uri, {}), page.url)
+
+    def _directive(self, match, markdown, page):
+        if match["name"] == "readers_helpers":  # the readers' API reference (docs/reference.md)
+            here = posixpath.dirname(page.file.src_uri)
+            page_of = {module: posixpath.relpath(uri, here) for module, uri in (
+                (p.src_uri[:-3].replace("-", "_"), p.src_uri) for p in self.pages)}
+            return render.readers_reference(page_of)
+        if match["name"] == "standalone_report":  # after on_nav, which wrote the runnable copies
+            return downloads.standalone_report([c for copies in self.runnable.values() for c in copies.values()],
+                                               page.file.src_uri)
+        if match["name"] != "build_report":
+            line = markdown.count("\n", 0, match.start()) + 1
+            raise PluginError(f"docs/{page.file.src_uri}:{line}: unknown directive {match.group()!r}")
+        here = posixpath.dirname(page.file.src_uri)
+        shown_on = {k: posixpath.relpath(v, here) for k, v in self.shown_on.items()}
+        in_page_order = {example_id: self.outcomes[example_id] for example_id in self.examples}
+        return render.build_report(in_page_order, shown_on, build.environment(), page.file.src_uri)
+
+    def on_page_content(self, html, page, config, files):
+        try:
+            return render.typeset_math(html)
+        except ValueError as problem:
+            raise PluginError(f"docs/{page.file.src_uri}: {problem}") from None
+
+    def on_page_context(self, context, page, config, nav):
+        context["downloads"] = self.downloads.get(page.file.src_uri)
+        return context
+
+    def on_env(self, env, config, files):
+        env.filters["without_alternate_links"] = translations.without_alternate_links  # docs/overrides/main.html
+        return env
+
+    def on_post_template(self, output_content, template_name, config):
+        """mkdocs-static-i18n builds each language into the same site folder, so the Japanese build
+        would write its 404 page over the English one: it goes to ja/404.html instead."""
+        if template_name != "404.html":
+            return output_content
+        language = config.theme["language"]
+        if not self.page_404 or language == self.page_404[0]:
+            self.page_404 = (language, output_content)
+            return output_content
+        folder = Path(config.site_dir) / language
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "404.html").write_text(output_content, encoding="utf-8")
+        return self.page_404[1]
+
+    def on_post_build(self, config):
+        self._collect(list(self.examples))  # examples shown on no page are checked too
+        for example in self.examples.values():
+            if example.id not in self.shown_on:
+                log.warning(f"{example.where}: example {example.id} is shown on no page")
+        for path in self.pipeline.evict_unused():  # this build computed every key: the others are stale
+            log.debug(f"removed the unused cache entry {path}")
+
+    def _check_translations(self, config):
+        """Parity fails the build; a translation behind its English page is a warning (so the strict
+        build fails, naming the changed paragraphs) and a notice on the page (under serve)."""
+        problems, _ = translations.report(Path(config.docs_dir))
+        if problems:
+            raise PluginError("translations whose structure differs from their English page:\n" + "\n".join(problems))
+        self.stale = {}
+        for english, path in translations.translation_pairs(Path(config.docs_dir)):
+            changes = translations.changed_paragraphs(english.read_text(encoding="utf-8"),
+                                                      path.read_text(encoding="utf-8"))
+            if changes and translations.language_of(path.name)[1] == config.theme["language"]:
+                uri = path.relative_to(config.docs_dir).as_posix()
+                self.stale[uri] = changes
+                log.warning(f"docs/{uri} is out of date with docs/{translations.language_of(uri)[0]} "
+                            "(update it, then `make translations STAMP=<page>`):\n  " + "\n  ".join(changes))
