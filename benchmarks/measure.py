@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,7 +80,7 @@ def pss_kib(pids: list[int]) -> int:
 class PeakPss(threading.Thread):
     """Samples the PSS of a process tree every ``interval`` seconds until stopped."""
 
-    def __init__(self, root: int, interval: float = 0.1):
+    def __init__(self, root: int, interval: float = 0.25):
         super().__init__(daemon=True)
         self.root, self.interval, self.peak = root, interval, 0
         self._stop_event = threading.Event()
