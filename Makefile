@@ -5,7 +5,7 @@ INSTALLED := $(VENV)/.installed
 NODE := /usr/bin/node
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test regen check bench clean screenshots translations
+.PHONY: serve build test regen check bench bench-peers clean screenshots translations
 
 $(INSTALLED): requirements.txt pyproject.toml package.json package-lock.json | $(NODE)
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error  # KaTeX, which typesets the formulas in the build
@@ -32,8 +32,20 @@ check: $(INSTALLED)  ## list every drift without writing anything
 translations: $(INSTALLED)  ## list translations (docs/<page>.ja.md) behind their English page; STAMP=<page> (or all) records one as up to date
 	$(PYTHON) -m snippets.pipeline translations $(if $(STAMP),--stamp $(STAMP))
 
-bench: $(INSTALLED)  ## medians of execution-off, warm, one-changed, cold builds and make test
+bench: $(INSTALLED)  ## medians of execution-off, warm, one-changed, cold builds and make test, and issue 17's targets
 	$(PYTHON) benchmarks/build_speed.py
+
+# The peers (markdown-exec, mkdocs-jupyter) live in their own environment, pinned.
+PEERS_VENV := benchmarks/.venv-peers
+PEERS_INSTALLED := $(PEERS_VENV)/.installed
+
+$(PEERS_INSTALLED): benchmarks/peers/requirements.txt requirements.txt
+	python3 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/peers/requirements.txt
+	touch $(PEERS_INSTALLED)
+
+bench-peers: $(INSTALLED) $(PEERS_INSTALLED)  ## this build against markdown-exec and mkdocs-jupyter on the same pages; RUNS=N (default 2)
+	$(PYTHON) benchmarks/peers/bench.py --runs $(or $(RUNS),2)
 
 screenshots: build $(CHROMIUM)  ## every page at 1280 and 390 px, light and dark, into screenshots/ (ignored by git)
 	$(PYTHON) tests/screenshots.py site screenshots
