@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from snippets.pipeline import build, cache, examples, execute, records, render, 
 from snippets.pipeline.__main__ import main as pipeline_command
 from snippets.pipeline.examples import PROJECT_DIR, Example, ExampleError
 from snippets.pipeline.plugin import ExamplesPlugin
+from snippets.pipeline.results import Figure, Record, Result
 from snippets.pipeline.settings import Settings
 
 PROBE = '''
@@ -72,23 +74,25 @@ def test_broken_examples_are_refused_with_file_and_line(tmp_path, monkeypatch, b
 
 def test_a_hand_edited_record_is_caught(outcomes):
     outcome = outcomes["autograd_basics:chain_rule"]
-    edited = {**outcome.record, "text": outcome.record["text"].replace("15.", "16.")}
+    edited = replace(outcome.record, text=outcome.record.text.replace("15.", "16."))
     assert "printed number 1 of 2 was 16.0, now 15.0" in records.compare(outcome.example, edited, outcome.record)[0]
-    numbers_only = {**outcome.record, "numbers": [16.0, 3.0]}
-    assert any("edited by hand" in p for p in records.compare(outcome.example, numbers_only, outcome.record))
+    # records no longer hold numbers beside their text; the digest is what catches a hand edit
+    recorded = records.load_records("autograd_basics")["chain_rule"]
+    hand_edited = replace(recorded, text=recorded.text.replace("15.", "16."))
+    assert any("edited by hand" in p for p in records.verify(outcome.example, hand_edited))
 
 
 def test_changed_wording_is_drift_whatever_the_tolerance():
     example = Example("m", "e", 3, rtol=1.0)
-    old = records.record_of(example, {"text": "a.grad = 1\n", "figures": []})
-    new = records.record_of(example, {"text": "b.grad = 1\n", "figures": []})
+    old = records.record_of(example, Result("a.grad = 1\n"))
+    new = records.record_of(example, Result("b.grad = 1\n"))
     assert records.compare(example, old, new) == [
         "snippets/m.py:3: example m:e: printed text changed\n  line 1 was: a.grad = 1\n  line 1 now: b.grad = 1"]
 
 
 def test_drift_is_shown_on_the_page_when_serving():
     example = Example("autograd_basics", "chain_rule", 1)
-    outcome = build.Outcome(example, {"text": "tensor(15.)\n", "figures": []}, [], drift=["it moved"])
+    outcome = build.Outcome(example, Record("tensor(15.)\n"), drift=["it moved"])
     page = render.add_outputs('```python\n--8<-- "snippets/autograd_basics.py:chain_rule"\n```\n',
                               {example.id: outcome}, "autograd-basics.md")
     assert '````{.text .output title="Output"}\ntensor(15.)\n````' in page
@@ -97,7 +101,7 @@ def test_drift_is_shown_on_the_page_when_serving():
 
 def test_regen_writes_nothing_when_an_example_fails(monkeypatch):
     before = {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()}
-    failing = build.Outcome(Example("autograd_basics", "chain_rule", 1), {}, [], error="x.py:1: boom")
+    failing = build.Outcome(Example("autograd_basics", "chain_rule", 1), Record(""), error="x.py:1: boom")
     monkeypatch.setattr(build, "produce", lambda *args, **kwargs: {"autograd_basics:chain_rule": failing})
     assert build.regenerate() == ["x.py:1: boom"]
     assert {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()} == before
@@ -109,7 +113,7 @@ def _files(folder):
 
 def test_records_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.setenv("SNIPPETS_RECORDS", str(tmp_path / "records"))
-    records.write_records({"page": {"a": {"text": "old"}}}, {"page": {"a-1.svg": "<svg/>"}})
+    records.write_records({"page": {"a": Record("old")}}, {"page": {"a-1.svg": "<svg/>"}})
     before = _files(tmp_path)
     real_write, calls = Path.write_text, []
 
@@ -121,7 +125,7 @@ def test_records_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "write_text", failing_write)
     with pytest.raises(OSError, match="disk full"):
-        records.write_records({"page": {"a": {"text": "new"}}}, {"page": {"a-1.svg": "<svg>new</svg>"}})
+        records.write_records({"page": {"a": Record("new")}}, {"page": {"a-1.svg": "<svg>new</svg>"}})
     monkeypatch.undo()
     monkeypatch.setenv("SNIPPETS_RECORDS", str(tmp_path / "records"))
     records.recover()  # what the next run does first
@@ -133,7 +137,7 @@ import sys
 from pathlib import Path
 from snippets.pipeline import records
 svg = "<svg>" + sys.argv[2] * 5000 + "</svg>"
-modules = {f"page{m}": {"a": {"text": sys.argv[2]}} for m in range(30)}
+modules = {f"page{m}": {"a": records.Record(sys.argv[2])} for m in range(30)}
 records.write_records(modules, {m: {f"a-{i}.svg": svg for i in range(8)} for m in modules}, Path(sys.argv[1]))
 """
 
@@ -168,7 +172,7 @@ def test_two_runs_give_byte_identical_records_and_figures():
     first = build.produce(chosen, execute=True, workers=1, use_cache=False)
     second = build.produce(chosen, execute=True, workers=1, use_cache=False)
     for example in chosen:
-        assert json.dumps(first[example.id].record) == json.dumps(second[example.id].record)
+        assert json.dumps(first[example.id].record.to_json()) == json.dumps(second[example.id].record.to_json())
         assert [f.svg for f in first[example.id].figures] == [f.svg for f in second[example.id].figures]
         assert [f.dark_svg for f in first[example.id].figures] == \
             [f.dark_svg for f in second[example.id].figures]  # the dark scheme's drawings too
@@ -253,7 +257,7 @@ def test_examples_start_running_early_only_when_something_must_run(tmp_path, mon
     assert [e.id for e in pipeline.start_running(workers=2)] == everything  # under way: not started twice
     assert submitted == [everything, []]
     for example in examples.all_examples():
-        cache.store(example, {"error": None, "text": ""}, settings=pipeline.settings)
+        cache.store(example, Result(""), settings=pipeline.settings)
     pipeline.started.clear()
     assert pipeline.start_running(workers=2) == []
     assert submitted[-1] == []
@@ -264,9 +268,9 @@ def test_produce_waits_for_a_started_run_instead_of_running_it_again(tmp_path, m
     pipeline.start_running()
     chain_rule = next(e for e in examples.all_examples() if e.id == "autograd_basics:chain_rule")
     outcome = pipeline.produce([chain_rule], execute=True)[chain_rule.id]
-    assert outcome.record["text"] == "made up\n" and not outcome.from_cache
+    assert outcome.record.text == "made up\n" and not outcome.from_cache
     assert submitted[1:] == [[]]
-    assert cache.load(chain_rule, settings=pipeline.settings)["text"] == "made up\n"
+    assert cache.load(chain_rule, settings=pipeline.settings).text == "made up\n"
 
 
 def test_an_example_that_hangs_is_stopped_with_its_line(tmp_path):
@@ -407,9 +411,9 @@ def test_regen_writes_nothing_when_the_kernel_sets_disagree(monkeypatch):
     before = {p: p.read_bytes() for p in records.RECORDS_DIR.rglob("*") if p.is_file()}
     example = Example("autograd_basics", "chain_rule", 1)
 
-    def produce(chosen, execute, workers, kernels="", use_cache=True, settings=None):
+    def produce(chosen, execute, workers, kernels="", use_cache=True, settings=None, check=True):
         text = "x = 2.5\n" if kernels else "x = 2.6\n"
-        return {example.id: build.Outcome(example, records.record_of(example, {"text": text, "figures": []}), [],
+        return {example.id: build.Outcome(example, records.record_of(example, Result(text)),
                                           kernels=kernels.upper() or "AVX2")}
 
     monkeypatch.setattr(build, "produce", produce)
@@ -424,7 +428,7 @@ def test_plotted_values_are_compared_above_the_floor_the_example_states():
 
     def run(tail, recorded_by=example):
         data = {"axes0.line0": {"shape": [3], "values": [0.5, 2e-4, tail]}}
-        return records.record_of(recorded_by, {"text": "", "figures": [{"alt": "", "data": data}]})
+        return records.record_of(recorded_by, Result("", (Figure("e-1.svg", "", data),)))
 
     assert records.compare(example, run(3e-11), run(4e-11)) == []          # both noise, below the floor
     moved = records.compare(example, run(3e-11), run(5e-6))                # a real change shows
@@ -492,6 +496,14 @@ def test_an_unreadable_record_file_is_named(tmp_path, monkeypatch):
         records.load_records("page")
 
 
+def test_a_record_file_of_an_older_format_names_the_file_both_formats_and_make_regen(tmp_path):
+    (tmp_path / "page.json").write_text(json.dumps({"banner": "x", "format": 2, "examples": {}}))
+    with pytest.raises(ExampleError) as raised:
+        records.load_records("page", tmp_path)
+    assert str(raised.value) == (f"{tmp_path / 'page.json'}: the record file is of format 2, this pipeline "
+                                 f"reads format {records.FORMAT}; run `make regen`")
+
+
 def test_a_cache_entry_that_is_not_a_result_is_named_removed_and_run_again(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("SNIPPETS_CACHE", str(tmp_path))
     example = Example("autograd_basics", "chain_rule", 1)
@@ -525,7 +537,7 @@ def test_an_unknown_module_is_an_error_that_lists_the_modules(capsys):
 def test_drift_in_a_long_output_is_reported_by_its_first_differences_and_a_count():
     example = Example("m", "e", 1)
     def output(scale):
-        return {"text": "".join(f"step {i}: {(i + 0.5) * scale}\n" for i in range(20000)), "figures": []}
+        return Result("".join(f"step {i}: {(i + 0.5) * scale}\n" for i in range(20000)))
 
     problems = records.compare(example, records.record_of(example, output(1)), records.record_of(example, output(2)))
     assert len(problems) == records.LISTED_DIFFERENCES + 1
@@ -551,13 +563,12 @@ def test_every_record_is_what_regen_wrote():
 def test_a_record_edit_inside_the_tolerance_is_caught_naming_the_file(tmp_path, monkeypatch):
     path = _records_copy(tmp_path, monkeypatch) / "autograd_basics.json"
     document = json.loads(path.read_text())
-    record = document["examples"]["chain_rule"]  # text and numbers edited together, as a careful hand would
+    record = document["examples"]["chain_rule"]  # an edit inside the tolerance, as a careful hand would
     record["text"] = record["text"].replace("tensor(15.)", "tensor(15.0001)")
-    record["numbers"] = records.split_numbers(record["text"])[1]
     path.write_text(json.dumps(document))
     chain_rule = Example("autograd_basics", "chain_rule", 1)
     edited = records.load_records("autograd_basics")["chain_rule"]
-    as_printed = {**edited, "text": edited["text"].replace("tensor(15.0001)", "tensor(15.)")}
+    as_printed = replace(edited, text=edited.text.replace("tensor(15.0001)", "tensor(15.)"))
     assert records.compare(chain_rule, edited, as_printed) == []  # inside the tolerance: no drift
     [problem] = records.verify(chain_rule, edited)
     assert problem.startswith(f"{path}: the record of autograd_basics:chain_rule differs from what `make regen` wrote")
@@ -595,7 +606,7 @@ def test_regen_runs_the_code_even_when_a_cache_entry_was_altered(tmp_path, monke
     entry.write_text(entry.read_text().replace("tensor(15.)", "tensor(48.5)"))
     _records_copy(tmp_path, monkeypatch)
     assert build.regenerate([chain_rule], workers=2) == []
-    assert records.load_records("autograd_basics")["chain_rule"]["text"].startswith("tensor(15.)")
+    assert records.load_records("autograd_basics")["chain_rule"].text.startswith("tensor(15.)")
 
 
 CALLER = '''
@@ -674,11 +685,11 @@ def test_only_the_code_of_the_capture_module_is_in_the_key_not_its_docstrings_or
 def test_a_build_removes_the_cache_entries_it_did_not_use(tmp_path):
     pipeline = build.Pipeline(Settings.from_environment(cache_dir=tmp_path))
     chain_rule = next(e for e in examples.all_examples() if e.id == "autograd_basics:chain_rule")
-    result = {"text": "x\n", "figures": [], "error": None, "seconds": 0.0}
+    result = Result("x\n")
     cache.store(chain_rule, result, settings=pipeline.settings)
     cache.store(chain_rule, result, build.OTHER_KERNELS, settings=pipeline.settings)
     stale = tmp_path / f"{'0' * 64}.json"
-    stale.write_text(json.dumps(result))
+    stale.write_text(json.dumps(result.to_json()))
     (tmp_path / ".tmp-left-by-a-killed-build").write_text("")
     os.utime(tmp_path / ".tmp-left-by-a-killed-build", (time.time() - 7200, time.time() - 7200))
     (tmp_path / ".tmp-being-written-now").write_text("")  # another build's entry, not yet renamed

@@ -3,6 +3,7 @@
 - [`examples`][snippets.pipeline.examples] finds examples by reading the page modules (no import).
 - [`execute`][snippets.pipeline.execute] runs them in isolated worker processes and captures output.
 - [`cache`][snippets.pipeline.cache] skips examples whose dependencies did not change.
+- [`results`][snippets.pipeline.results] types what a run produced (`Result`) and what is committed of it (`Record`).
 - [`records`][snippets.pipeline.records] holds the committed records and compares new output with them.
 - [`build`][snippets.pipeline.build] ties these together for the MkDocs plugin, the tests and ``make regen``.
 - [`render`][snippets.pipeline.render] puts outputs, figures and math into the pages.

@@ -15,7 +15,8 @@ from . import cache
 from .examples import Example, all_examples
 from .execute import Workers
 from .settings import Settings
-from .records import compare, dark_figure_file, figure_file, load_records, record_of, recorded_figure, verify, write_records
+from .records import compare, load_records, recorded_figure, verify, write_records
+from .results import Figure, Record, Result
 
 
 # The second kernel set every example runs under at `make regen` and in `make test`: ATen's
@@ -23,32 +24,14 @@ from .records import compare, dark_figure_file, figure_file, load_records, recor
 OTHER_KERNELS = "default"
 
 
-@dataclass(frozen=True)
-class Figure:
-    """One figure an example drew, carrying its drawings for the light and the dark scheme; its
-    file name is the same in the records and in the site (its alt text and data are in the record).
-
-    Examples:
-        >>> Figure("chain_rule-1.svg", b"<svg/>", b"<svg/>").dark_file
-        'chain_rule-1-dark.svg'
-    """
-
-    file: str
-    svg: bytes
-    dark_svg: bytes
-
-    @property
-    def dark_file(self) -> str:
-        return dark_figure_file(self.file)
-
-
 @dataclass
 class Outcome:
-    """One example's output as the page shows it, and how it compares with its record."""
+    """One example's output as the page shows it, and how it compares with its record: ``record``
+    is what is (or would be) recorded of it, ``figures`` carry their drawings for the site."""
 
     example: Example
-    record: dict
-    figures: list[Figure] = field(default_factory=list)
+    record: Record
+    figures: tuple[Figure, ...] = ()
     seconds: float | None = None
     from_cache: bool = False
     drift: list[str] = field(default_factory=list)
@@ -136,8 +119,10 @@ class Pipeline:
         return [e for e in examples if self.key(e) in self.started]
 
     def produce(self, examples: list[Example] | None = None, execute: bool | None = None,
-                workers: int | None = None, use_cache: bool = True, kernels: str = "") -> dict[str, Outcome]:
-        """Run (or recall) each example and compare its output with its record.
+                workers: int | None = None, use_cache: bool = True, kernels: str = "",
+                check: bool = True) -> dict[str, Outcome]:
+        """Run (or recall) each example and compare its output with its record (unless ``check``
+        is off: `make regen` reads no record, so that it can replace records of an older format).
 
         With execution off, every outcome is its record and its committed figures.
         ``kernels`` runs the examples under another ATen kernel set (``"default"``); the
@@ -145,13 +130,14 @@ class Pipeline:
 
         Examples:
             >>> outcome = Pipeline().produce(execute=False)["autograd_basics:chain_rule"]
-            >>> outcome.record["text"].splitlines()[0], outcome.drift
+            >>> outcome.record.text.splitlines()[0], outcome.drift
             ('tensor(15.)', [])
         """
         settings = self.settings
         examples = all_examples() if examples is None else examples
         execute = settings.execute if execute is None else execute
-        records = {module: load_records(module, settings.records_dir) for module in {e.module for e in examples}}
+        records = {module: load_records(module, settings.records_dir) if check or not execute else {}
+                   for module in {e.module for e in examples}}
         if not execute:
             return {e.id: _from_record(e, records[e.module].get(e.name), settings.records_dir) for e in examples}
         keys = {e.id: self.key(e, kernels) for e in examples} if use_cache else {}
@@ -160,22 +146,22 @@ class Pipeline:
         started = {e.id: self.started.pop(keys[e.id]) for e in missing if keys.get(e.id) in self.started}
         to_run = [e for e in missing if e.id not in started]
         futures = {**started, **self.workers.submit(to_run, settings.workers_for(workers), kernels)}
-        fresh = {example_id: future.result() for example_id, future in futures.items()}
+        by_id = {e.id: e for e in examples}
+        fresh = {example_id: Result.from_worker(by_id[example_id], future.result())
+                 for example_id, future in futures.items()}
         outcomes = {}
         for e in examples:
             result = fresh.get(e.id) or results[e.id]
             if e.id in fresh:
                 cache.store(e, result, kernels, settings, keys.get(e.id))
-            new = record_of(e, result)
-            label = result.get("kernels", kernels)
+            new = Record.of(e, result)
+            label = result.kernels or kernels
             sources = ("in the record", f"under {label} kernels") if kernels else None
             outcomes[e.id] = Outcome(
-                example=e, record=new,
-                figures=[Figure(figure_file(e, i), f["svg"].encode(), f["svg_dark"].encode())
-                         for i, f in enumerate(result["figures"])],
-                seconds=result["seconds"], from_cache=e.id not in fresh, error=result["error"],
-                drift=[] if result["error"] else _drift(e, records[e.module].get(e.name), new, sources,
-                                                        settings.records_dir),
+                example=e, record=new, figures=result.figures,
+                seconds=result.seconds, from_cache=e.id not in fresh, error=result.error,
+                drift=[] if result.error or not check else _drift(e, records[e.module].get(e.name), new, sources,
+                                                                  settings.records_dir),
                 kernels=label,
             )
         return outcomes
@@ -191,17 +177,18 @@ class Pipeline:
 
 
 def produce(examples: list[Example] | None = None, execute: bool | None = None, workers: int | None = None,
-            use_cache: bool = True, kernels: str = "", settings: Settings | None = None) -> dict[str, Outcome]:
+            use_cache: bool = True, kernels: str = "", settings: Settings | None = None,
+            check: bool = True) -> dict[str, Outcome]:
     """[`Pipeline.produce`][snippets.pipeline.build.Pipeline.produce] on workers of its own, ended
     when done: for ``make check``, ``make regen`` and the tests.
 
     Examples:
         >>> outcome = produce(execute=False)["autograd_basics:chain_rule"]
-        >>> outcome.record["text"].splitlines()[0], outcome.drift
+        >>> outcome.record.text.splitlines()[0], outcome.drift
         ('tensor(15.)', [])
     """
     with Pipeline(settings or Settings.from_environment()) as pipeline:
-        return pipeline.produce(examples, execute, workers, use_cache, kernels)
+        return pipeline.produce(examples, execute, workers, use_cache, kernels, check)
 
 
 def cross_check(first: dict[str, Outcome], second: dict[str, Outcome]) -> list[str]:
@@ -210,8 +197,8 @@ def cross_check(first: dict[str, Outcome], second: dict[str, Outcome]) -> list[s
 
     Examples:
         >>> e = Example("m", "e", 1)
-        >>> one = Outcome(e, {"text": "x = 1.5\\n", "figures": []}, [], kernels="AVX2")
-        >>> two = Outcome(e, {"text": "x = 1.6\\n", "figures": []}, [], kernels="DEFAULT")
+        >>> one = Outcome(e, Record("x = 1.5\\n"), kernels="AVX2")
+        >>> two = Outcome(e, Record("x = 1.6\\n"), kernels="DEFAULT")
         >>> cross_check({e.id: one}, {e.id: two})[0].splitlines()[0]
         'snippets/m.py:1: example m:e: printed number 1 of 1 is 1.5 under AVX2 kernels, 1.6 under DEFAULT kernels (line: x = 1.6)'
     """
@@ -226,23 +213,22 @@ def cross_check(first: dict[str, Outcome], second: dict[str, Outcome]) -> list[s
     return problems
 
 
-def _drift(example: Example, recorded: dict | None, new: dict, sources: tuple[str, str] | None,
+def _drift(example: Example, recorded: Record | None, new: Record, sources: tuple[str, str] | None,
            folder: Path) -> list[str]:
     """How a new output differs from its record, and whether the record is what `make regen` wrote."""
     return compare(example, recorded, new, sources) + (verify(example, recorded, folder) if recorded else [])
 
 
-def _from_record(example: Example, record: dict | None, folder: Path) -> Outcome:
+def _from_record(example: Example, record: Record | None, folder: Path) -> Outcome:
     """The record as the outcome, for a build from the records alone; one that is not what
     `make regen` wrote is refused, never served."""
-    empty = {"text": "", "numbers": [], "figures": []}
     if record is None:
-        return Outcome(example, empty, [], error=f"{example.where}: example {example.id} has no record; run `make regen`")
+        return Outcome(example, Record(""), error=f"{example.where}: example {example.id} has no record; run `make regen`")
     if problems := verify(example, record, folder):
-        return Outcome(example, empty, error="\n".join(problems))
-    return Outcome(example, record, [Figure(f["file"], recorded_figure(example.module, f["file"], folder),
-                                            recorded_figure(example.module, dark_figure_file(f["file"]), folder))
-                                     for f in record["figures"]])
+        return Outcome(example, Record(""), error="\n".join(problems))
+    return Outcome(example, record, tuple(
+        Figure(f.file, f.alt, f.data, recorded_figure(example.module, f.file, folder).decode(),
+               recorded_figure(example.module, f.dark_file, folder).decode()) for f in record.figures))
 
 
 def cross_check_note(first: dict[str, Outcome], second: dict[str, Outcome]) -> str:
@@ -250,7 +236,7 @@ def cross_check_note(first: dict[str, Outcome], second: dict[str, Outcome]) -> s
 
     Examples:
         >>> e = Example("m", "e", 1)
-        >>> cross_check_note({e.id: Outcome(e, {}, [], kernels="AVX2")}, {e.id: Outcome(e, {}, [], kernels="DEFAULT")})
+        >>> cross_check_note({e.id: Outcome(e, Record(""), kernels="AVX2")}, {e.id: Outcome(e, Record(""), kernels="DEFAULT")})
         'cross-checked 1 examples under AVX2 and DEFAULT kernels'
     """
     names = sorted({o.kernels for o in first.values()}), sorted({o.kernels for o in second.values()})
@@ -275,23 +261,23 @@ def regenerate(examples: list[Example] | None = None, workers: int | None = None
     chosen = [e for e in all_examples() if e.module in modules]
     # never from the cache: what is recorded is what the code prints now (a cache entry is a file
     # anyone can change, and its key may miss a dependency)
-    outcomes = produce(chosen, execute=True, workers=workers, use_cache=False, settings=settings)
+    outcomes = produce(chosen, execute=True, workers=workers, use_cache=False, settings=settings, check=False)
     errors = [o.error for o in outcomes.values() if o.error]
     if errors:
         return errors
     others = produce(chosen, execute=True, workers=workers, kernels=OTHER_KERNELS, use_cache=False,
-                     settings=settings)
+                     settings=settings, check=False)
     problems = cross_check(outcomes, others)
     print(cross_check_note(outcomes, others))
     if problems:
         return problems
-    records: dict[str, dict[str, dict]] = {}
+    records: dict[str, dict[str, Record]] = {}
     figures: dict[str, dict[str, str]] = {}
     for outcome in outcomes.values():
         module, name = outcome.example.module, outcome.example.name
         records.setdefault(module, {})[name] = outcome.record
         for figure in outcome.figures:
-            figures.setdefault(module, {})[figure.file] = figure.svg.decode()
-            figures[module][figure.dark_file] = figure.dark_svg.decode()
+            figures.setdefault(module, {})[figure.file] = figure.svg
+            figures[module][figure.dark_file] = figure.dark_svg
     write_records(records, figures, settings.records_dir)
     return []

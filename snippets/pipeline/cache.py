@@ -31,13 +31,14 @@ from pathlib import Path
 from .dependencies import own_code as _own_code
 from .dependencies import parse as _parse
 from .examples import PROJECT_DIR, SNIPPETS_DIR, Example, module_source
+from .results import Result
 from .settings import KERNEL_VARIABLES, Settings
 
 DATA_DIR = SNIPPETS_DIR / "data"
 # Bump when the shape of a cached result changes. A change to the code that runs and
 # captures examples (execute.py) invalidates the cache by itself; its comments and
-# docstrings do not (see `capture_code`).
-FORMAT = "2"
+# docstrings do not (see `capture_code`). 3: a typed Result, each figure with its file name.
+FORMAT = "3"
 log = logging.getLogger(__name__)
 # CPU flags (x86 /proc/cpuinfo "flags", Arm "Features") naming vector instructions that kernels choose by.
 VECTOR_FLAGS = re.compile(r"^(sse|ssse|avx|fma|f16c|amx|asimd|sve|sme(?!p$)|bf16|i8mm|fphp)")
@@ -121,7 +122,7 @@ def has(example: Example, kernels: str = "", settings: Settings | None = None, k
         return False
 
 
-def load(example: Example, kernels: str = "", settings: Settings | None = None, key: str | None = None) -> dict | None:
+def load(example: Example, kernels: str = "", settings: Settings | None = None, key: str | None = None) -> Result | None:
     """The cached result of an example, or ``None`` when it must run. An entry that is not a
     result (truncated, edited, written by another version) is named, removed and run again.
 
@@ -131,45 +132,30 @@ def load(example: Example, kernels: str = "", settings: Settings | None = None, 
     """
     try:
         path = entry(example, kernels=kernels, settings=settings, key=key)
-        result = json.loads(path.read_text(encoding="utf-8"))
+        return Result.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
-    except ValueError:
-        result = None
-    if not is_result(result):
+    except ValueError:  # not JSON, or not a result (Result.from_json)
         log.warning(f"{path}: discarded a cache entry of {example.id} that is not a result; running it again")
         path.unlink(missing_ok=True)
         return None
-    return result
 
 
-def is_result(result) -> bool:
-    """Whether a value has the shape of an example's result (see [`submit_examples`][snippets.pipeline.execute.Workers.submit]).
-
-    Examples:
-        >>> is_result({"text": "1\\n", "figures": [], "error": None, "seconds": 0.1}), is_result({})
-        (True, False)
-    """
-    return (isinstance(result, dict) and isinstance(result.get("text"), str) and result.get("error") is None
-            and isinstance(result.get("seconds"), (int, float)) and isinstance(result.get("figures"), list)
-            and all(isinstance(f, dict) and isinstance(f.get("svg"), str) and isinstance(f.get("alt"), str)
-                    and isinstance(f.get("data"), dict) for f in result["figures"]))
-
-
-def store(example: Example, result: dict, kernels: str = "", settings: Settings | None = None,
+def store(example: Example, result: Result, kernels: str = "", settings: Settings | None = None,
           key: str | None = None) -> None:
-    """Cache a result; written to a temporary file and renamed, so concurrent builds are safe.
+    """Cache a result (not a failed run's); written to a temporary file and renamed, so
+    concurrent builds are safe.
 
     Examples:
-        >>> store(Example("no_such_page", "nothing", 1), {"error": "not cached"})
+        >>> store(Example("no_such_page", "nothing", 1), Result("", error="not cached"))
     """
-    if result.get("error"):
+    if result.error:
         return
     settings = settings or Settings.from_environment()
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=settings.cache_dir, prefix=".tmp-")
     with os.fdopen(handle, "w", encoding="utf-8") as file:
-        json.dump(result, file)
+        json.dump(result.to_json(), file)
     os.replace(temporary, entry(example, kernels=kernels, settings=settings, key=key))
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from .examples import PROJECT_DIR, ExampleError, is_example, module_source, page_modules, section_bounds
 from .grammar import ANY_INCLUDE, INCLUDE
-from .records import dark_figure_file
 from .settings import environment_with
 from .words import words
 
@@ -97,14 +96,14 @@ def _output_markdown(outcome, page_uri: str) -> str:
     parts, said = [], words(page_uri)
     if outcome.error:
         parts.append(_admonition("failure", said["error"], outcome.error))
-    if outcome.record["text"]:
-        parts.append(_fence("text", outcome.record["text"], f'title="{said["output"]}"'))
+    if outcome.record.text:
+        parts.append(_fence("text", outcome.record.text, f'title="{said["output"]}"'))
     page_dir = posixpath.dirname(page_uri)
-    for figure in outcome.record["figures"]:
-        alt = figure["alt"].replace("]", ")").replace("[", "(") or said["figure"].format(example=outcome.example.id)
+    for figure in outcome.record.figures:
+        alt = figure.alt.replace("]", ")").replace("[", "(") or said["figure"].format(example=outcome.example.id)
         # Drawn for each scheme; Material shows the one whose address ends in the current scheme.
         shown = []
-        for file, scheme in ((figure["file"], "light"), (dark_figure_file(figure["file"]), "dark")):
+        for file, scheme in ((figure.file, "light"), (figure.dark_file, "dark")):
             target = posixpath.relpath(figure_uri(outcome.example.module, file), page_dir)
             shown.append(f"![{alt}]({target}#only-{scheme}){{ .plot }}")
         parts.append("\n".join(shown))
@@ -136,7 +135,8 @@ def build_report(outcomes: dict, shown_on: dict[str, str], environment: dict[str
     Examples:
         >>> from snippets.pipeline.build import Outcome
         >>> from snippets.pipeline.examples import Example
-        >>> done = Outcome(Example("autograd_basics", "chain_rule", 9), {}, [], seconds=0.0123)
+        >>> from snippets.pipeline.results import Record
+        >>> done = Outcome(Example("autograd_basics", "chain_rule", 9), Record(""), seconds=0.0123)
         >>> print(build_report({"autograd_basics:chain_rule": done},
         ...                    {"autograd_basics:chain_rule": "autograd-basics.md"}, {"PyTorch": "2.13.0"}))
         | Built with | Version |
