@@ -14,13 +14,97 @@ torch.set_num_threads(1)
 # builds tests/test_fixture_site.py runs on a copy of it.
 collect_ignore_glob = ["fixtures/*"]
 
-from snippets.pipeline import build, execute
+import shutil
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import snippets
+from snippets.pipeline import build, cache, downloads, examples, execute
+from snippets.pipeline.settings import Settings
 
 
 @pytest.fixture(scope="session")
 def outcomes():
     """Every example run (or recalled from the cache) and compared with its record."""
     return build.produce(execute=True)
+
+
+FIXTURE_SITE = Path(__file__).parent / "fixtures" / "tiny"
+
+
+@dataclass
+class Tiny:
+    """A copy of the fixture site that the pipeline reads in this process: ``snippets`` is its
+    folder of page modules, ``settings`` point at its records and at an empty cache."""
+
+    site: Path
+    snippets: Path
+    settings: Settings
+
+    def pipeline(self, **changes) -> build.Pipeline:
+        return build.Pipeline(self.settings.but(**changes))
+
+    def build(self, monkeypatch, strict: bool = True, **variables: str) -> Exception | None:
+        """Build the site in this process as ``mkdocs build`` does (the plugin's start-up and
+        shutdown included), with the ``SNIPPETS_*`` variables given; returns what stopped it, if
+        anything (the log is in caplog). The variables default to this copy's records and cache."""
+        from mkdocs.commands.build import build as mkdocs_build
+        from mkdocs.config import load_config
+        from mkdocs.exceptions import Abort
+
+        monkeypatch.chdir(self.site)  # pymdownx.snippets reads includes from the working folder
+        defaults = {"SNIPPETS_CACHE": str(self.settings.cache_dir), "SNIPPETS_RECORDS": str(self.settings.records_dir),
+                    "SNIPPETS_EXECUTE": "1"}
+        for name, value in {**defaults, **variables}.items():
+            monkeypatch.setenv(name, value)
+        config = load_config(str(self.site / "mkdocs.yml"), strict=strict, site_dir=str(self.site / "site"))
+        config.plugins.on_startup(command="build", dirty=False)
+        try:
+            mkdocs_build(config)
+        except Abort as stopped:
+            return stopped
+        finally:
+            config.plugins.on_shutdown()
+        return None
+
+    def page(self) -> str:
+        """The built page's HTML."""
+        return (self.site / "site" / "index.html").read_text(encoding="utf-8")
+
+    def edit(self, old: str, new: str, module: str = "fixture_page") -> None:
+        path = self.snippets / f"{module}.py"
+        source = path.read_text(encoding="utf-8")
+        assert old in source, f"{old!r} is not in {path}"
+        path.write_text(source.replace(old, new), encoding="utf-8")
+
+
+def _submit_in_forks(self, chosen, workers=None, kernels=""):
+    """`Workers.submit` without the worker processes: each example runs in a fork of this process,
+    as a worker's fork runs it (`run_in_fork`); a result is ready when this returns."""
+    futures = {}
+    for e in chosen:
+        futures[e.id] = Future()
+        futures[e.id].set_result(execute.run_in_fork(e.module, e.name, self.time_limit))
+    return futures
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch) -> Tiny:
+    """The fixture site (tests/fixtures/tiny), copied, and the pipeline pointed at it: its page
+    modules are found there, imported from there (``snippets.fixture_page``) and run in forks of
+    this process, its records read and written there, its cache empty. Fast: no worker starts."""
+    site = tmp_path / "tiny"
+    shutil.copytree(FIXTURE_SITE, site)
+    folder = site / "snippets"
+    for module in (examples, cache, downloads):
+        monkeypatch.setattr(module, "SNIPPETS_DIR", folder)
+    for module in (cache, downloads):
+        monkeypatch.setattr(module, "DATA_DIR", folder / "data")
+    monkeypatch.setattr(snippets, "__path__", [*snippets.__path__, str(folder)])
+    monkeypatch.setattr(execute.Workers, "submit", _submit_in_forks)
+    settings = Settings.from_environment({}, cache_dir=tmp_path / "cache", records_dir=folder / "records")
+    return Tiny(site, folder, settings)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import pytest
 
 from snippets.pipeline import build
 from snippets.pipeline.examples import all_examples
-from snippets.pipeline.records import compare, load_records, split_numbers
+from snippets.pipeline.records import compare, load_records, split_numbers, verify
 
 EXAMPLES = all_examples()
 
@@ -59,3 +59,8 @@ def test_no_record_without_an_example():
     names = {(e.module, e.name) for e in EXAMPLES}
     orphans = [(m, n) for m in {e.module for e in EXAMPLES} for n in load_records(m) if (m, n) not in names]
     assert orphans == []
+
+
+def test_every_record_is_what_regen_wrote():
+    problems = [p for e in EXAMPLES for p in verify(e, load_records(e.module)[e.name])]
+    assert problems == []

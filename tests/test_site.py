@@ -101,7 +101,7 @@ def _public_functions():
 
 
 # Example functions are checked by the drift test and their own tests instead of a doctest;
-# the command-line entry points are exercised by test_pipeline.
+# the command-line entry points are exercised by tests/test_pipeline_*.py and test_fixture_site.
 NO_DOCTEST = {"snippets.pipeline.build.regenerate", "snippets.pipeline.__main__.main"}
 
 
