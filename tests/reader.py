@@ -110,8 +110,10 @@ class CodeBlock:
 
 
 class _HighlightBlocks(HTMLParser):
-    """Every ``div.highlight`` of a page, in order: its code text, its title (``span.filename``),
-    and whether it sits in the pipeline's drift/error admonitions or in mkdocstrings' API docs."""
+    """Every ``div.highlight`` of a page, in order: its code text, its language (its class
+    ``language-NAME``, which ``pygments_lang_class`` in mkdocs.yml writes), its title
+    (``span.filename``), and whether it sits in the pipeline's drift/error admonitions or in
+    mkdocstrings' API docs."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -132,8 +134,9 @@ class _HighlightBlocks(HTMLParser):
             self.containers.append(entry)
             if entry["highlight"] and self.block is None:
                 skipped = any("doc" in c["classes"] or c["title"] in PIPELINE_ADMONITIONS for c in self.containers)
+                language = next((c[len("language-"):] for c in classes if c.startswith("language-")), "")
                 self.block = {"code": "", "title": "", "skipped": skipped, "depth": len(self.containers),
-                              "output": "output" in classes}
+                              "output": "output" in classes, "language": language}
         elif tag == "p" and "admonition-title" in classes or tag == "summary":
             self.capture = "container-title"
         elif self.block is not None and tag == "span" and "filename" in classes:
@@ -169,9 +172,10 @@ def markdown_fence_languages(markdown: str) -> list[str]:
 def python_blocks(page_html: str, markdown: str, page: str) -> list[CodeBlock]:
     """The page's Python code blocks with the outputs shown under each.
 
-    Pygments here writes no language class, so each block of the page is matched, in order,
-    with the fences of its Markdown source (the outputs the build adds are told apart by their
-    ``output`` class, its drift/error notes by their admonition, mkdocstrings' by their container).
+    A block's language is its class (``language-python``: ``pygments_lang_class`` in mkdocs.yml);
+    the outputs the build adds are told apart by their ``output`` class, its drift/error notes by
+    their admonition, mkdocstrings' blocks by their container. The page must hold exactly the
+    fences of its Markdown source, in their languages.
     """
     parser = _HighlightBlocks()
     parser.feed(page_html)
@@ -179,7 +183,10 @@ def python_blocks(page_html: str, markdown: str, page: str) -> list[CodeBlock]:
     languages = markdown_fence_languages(markdown)
     assert len(fenced) == len(languages), (
         f"{page}: {len(languages)} fenced blocks in the Markdown but {len(fenced)} code blocks in the HTML")
-    python = {id(b) for b, language in zip(fenced, languages) if language in ("python", "py", "python3")}
+    shown = [b["language"] for b in fenced]
+    assert [language or "text" for language in languages] == shown, (
+        f"{page}: the fences' languages {languages} are not the code blocks' classes {shown}")
+    python = {id(b) for b in fenced if b["language"] in ("python", "py", "python3")}
     blocks = []
     for b in parser.blocks:
         if id(b) in python:
@@ -536,7 +543,7 @@ class PageCode:
         """The page's script, alone in an empty folder with the data files it says it reads, run as
         ``python`` runs it, cell by cell (``# %%``) so that each cell's output can be compared."""
         script = self.files[".py"]
-        cells = re.split(r"^# %%.*\n", script.read_text(encoding="utf-8"), flags=re.M)[1:]
+        cells = grammar.script_cells(script.read_text(encoding="utf-8"))
         blocks = [(str(script.name), cell.rstrip("\n") + "\n") for cell in cells]
         files = {script.name: script, **named_data(script.read_text(encoding="utf-8"), self.site)}
         return blocks, files, script.name

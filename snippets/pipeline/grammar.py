@@ -1,5 +1,5 @@
 """The grammar the pages and page modules are written in, in one place: include lines, section
-markers, fences and printed numbers. Rendering, the downloads, the records, the translations
+markers, fences, directives, the cells of a downloaded script and printed numbers. Rendering, the downloads, the records, the translations
 and the reader-side tests all read them with these, so they cannot disagree.
 """
 
@@ -21,6 +21,12 @@ INCLUDE = re.compile(
 # The line that opens (or closes) a fence, with its language when it names one
 # (```python, ``` python, ```{.python}).
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?[ \t]*\.?(?P<lang>[\w+-]*)")
+# A directive of the build on a line of its own: ``{{ build_report }}``.
+DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
+# A run of backticks (a fence around a text must be longer than any run in it).
+BACKTICKS = re.compile(r"`+")
+# The line that opens a cell of a downloaded script: ``# %%``, then the heading it is under.
+CELL = re.compile(r"^# %%.*\n", re.MULTILINE)
 # A number standing on its own: not part of a name such as conv1 or float32, of a version such
 # as 2.13.0 or the imaginary part of 2.+4.j; a full stop that ends a sentence after it is
 # not its own (``x is 0.25.``); ``nan`` and ``inf`` are numbers torch prints.
@@ -37,6 +43,27 @@ def closes(fence: str, line: str) -> bool:
     """
     stripped = line.strip()
     return bool(stripped) and stripped == fence[0] * len(stripped) and len(stripped) >= len(fence)
+
+
+def fence_for(text: str, at_least: int = 3) -> str:
+    """The backticks of a fence that can hold ``text``: longer than any run of backticks in it.
+
+    Examples:
+        >>> fence_for("print('`x`')"), fence_for("```python", at_least=4), fence_for("`````")
+        ('```', '````', '``````')
+    """
+    return "`" * max(at_least, max((len(run) for run in BACKTICKS.findall(text)), default=0) + 1)
+
+
+def script_cells(script: str) -> list[str]:
+    """The cells of a script in the percent format the downloads write (a ``# %%`` line, with
+    the heading it is under, opens each), without what stands before the first.
+
+    Examples:
+        >>> script_cells("# header\\n# %% Start\\nx = 1\\n# %%\\nprint(x)\\n")
+        ['x = 1\\n', 'print(x)\\n']
+    """
+    return CELL.split(script)[1:]
 
 
 def fenced_lines(markdown: str) -> list[tuple[int, str, str | None]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import posixpath
-import re
 from pathlib import Path
 
 from mkdocs.config import base
@@ -30,10 +29,10 @@ from mkdocs.structure.files import File
 
 from . import build, downloads, render, translations
 from .examples import ExampleError, all_examples
+from .grammar import DIRECTIVE
 from .settings import Settings
 
 log = logging.getLogger("mkdocs.plugins.examples")
-DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
 
 
 class ExamplesConfig(base.Config):

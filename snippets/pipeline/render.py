@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 from .examples import PROJECT_DIR, ExampleError, is_example, module_source, page_modules, section_bounds
-from .grammar import ANY_INCLUDE, INCLUDE
+from .grammar import ANY_INCLUDE, INCLUDE, fence_for
 from .settings import environment_with
 from .words import words
 
@@ -114,7 +114,7 @@ def _output_markdown(outcome, page_uri: str) -> str:
 
 def _fence(language: str, text: str, options: str = "") -> str:
     """A fence of ``text``; class ``output`` lets the stylesheet wrap it at the column."""
-    ticks = "`" * max(4, max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    ticks = fence_for(text, at_least=4)
     return f"{ticks}{{.{language} .output {options}}}".replace(" }", "}") + f"\n{text.rstrip()}\n{ticks}"
 
 
