@@ -3,6 +3,7 @@ process: its options are the settings, a strict build fails on a hand-edited rec
 figure naming the file, drift is shown on the page when serving, the commands refuse an unknown
 module. (tests/test_fixture_site.py builds the same site end to end, in processes of its own.)"""
 
+import ast
 import re
 import shutil
 from pathlib import Path
@@ -93,3 +94,20 @@ def test_no_module_of_the_pipeline_reads_the_environment_but_the_settings():
             if re.search(r"os\.environ(?!\[[^]]+\] = )|os\.getenv|environ\.get", line):
                 readers.setdefault(path.name, []).append(number)
     assert set(readers) == {"settings.py"}, readers
+
+
+def test_only_the_grammar_module_parses_includes_sections_fences_cells_and_numbers():
+    """One grammar (snippets/pipeline/grammar.py): a pattern of the pages' syntax written anywhere
+    else, in the pipeline or the reader's side of the tests, could disagree with it."""
+    syntax = ("--8<--", "`", "%%", "nan", r"\d+\.", "{{")
+    found = []
+    for path in [*sorted((PROJECT_DIR / "snippets" / "pipeline").glob("*.py")), PROJECT_DIR / "tests" / "reader.py"]:
+        if path.name == "grammar.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "re" and node.args
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                    and any(part in node.args[0].value for part in syntax)):
+                found.append(f"{path.name}:{node.lineno}: {node.args[0].value}")
+    assert found == []

@@ -1,6 +1,8 @@
 """The grammar the pages and page modules are written in, in one place: include lines, section
-markers, fences, directives, the cells of a downloaded script and printed numbers. Rendering, the downloads, the records, the translations
-and the reader-side tests all read them with these, so they cannot disagree.
+markers, fences, inline code, directives, the cells of a downloaded script and printed numbers.
+Rendering, the plugin, the downloads, the records, the translations and the reader-side tests all
+read them with these, so they cannot disagree (tests/test_pipeline_plugin.py checks no other
+module writes such a pattern).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ INCLUDE = re.compile(
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?[ \t]*\.?(?P<lang>[\w+-]*)")
 # A directive of the build on a line of its own: ``{{ build_report }}``.
 DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
+# Inline code: a run of backticks, what it holds, then the same run again.
+CODE_SPAN = re.compile(r"(?P<ticks>`+)(?!`).*?(?<!`)(?P=ticks)(?!`)", re.DOTALL)
 # A run of backticks (a fence around a text must be longer than any run in it).
 BACKTICKS = re.compile(r"`+")
 # The line that opens a cell of a downloaded script: ``# %%``, then the heading it is under.

@@ -18,11 +18,10 @@ from pathlib import Path
 import yaml
 
 from .examples import PROJECT_DIR
-from .grammar import ANY_INCLUDE, DIRECTIVE, fenced_lines
+from .grammar import ANY_INCLUDE, CODE_SPAN, DIRECTIVE, fenced_lines
 
 TRANSLATION = re.compile(r"^(?P<stem>.+)\.(?P<language>[a-z]{2})\.md$")
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<yaml>.*?\n)?---[ \t]*\n", re.DOTALL)
-CODE_SPAN = re.compile(r"(?P<ticks>`+)(?!`).*?(?<!`)(?P=ticks)(?!`)", re.DOTALL)
 FORMULA = re.compile(r"\\\((?P<inline>.+?)\\\)|\\\[(?P<block>.+?)\\\]|\$\$(?P<dollars>.+?)\$\$",
                      re.DOTALL)
 KEY = "translation_of"
