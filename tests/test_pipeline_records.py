@@ -122,8 +122,9 @@ KILLED_REGEN = """
 import sys
 from pathlib import Path
 from snippets.pipeline import records
+from snippets.pipeline.results import Record
 svg = "<svg>" + sys.argv[2] * 5000 + "</svg>"
-modules = {f"page{m}": {"a": records.Record(sys.argv[2])} for m in range(30)}
+modules = {f"page{m}": {"a": Record(sys.argv[2])} for m in range(30)}
 records.write_records(modules, {m: {f"a-{i}.svg": svg for i in range(8)} for m in modules}, Path(sys.argv[1]))
 """
 

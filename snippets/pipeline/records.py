@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .examples import PROJECT_DIR, Example, ExampleError
 from .grammar import NUMBER
-from .results import Figure, Record, RecordedFigure, Result, dark_figure_file, figure_file  # noqa: F401 - one place to import from
+from .results import Record, RecordedFigure, Result
 from .settings import Settings
 
 # The committed records; the settings' records_dir (SNIPPETS_RECORDS) points the build at another copy.
