@@ -62,6 +62,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         self.downloads: dict[str, dict] = {}  # page -> its script, notebook and data files
         self.runnable: dict[str, dict] = {}  # page -> example -> its runnable copy
         self.page_404: tuple[str, str] | None = None  # (language, html) of the first 404 page written
+        self.katex = render.Katex()  # one Node process and each formula once, for every page of every language
 
     def settings(self) -> Settings:
         """The settings this configuration asks for."""
@@ -80,6 +81,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
     def on_shutdown(self):
         if self.pipeline:
             self.pipeline.stop()  # and any example still running: a build or server that stops leaves nothing
+        self.katex.close()
 
     def on_config(self, config):
         settings = self.settings()
@@ -207,7 +209,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
 
     def on_page_content(self, html, page, config, files):
         try:
-            return render.typeset_math(html)
+            return render.typeset_math(html, self.katex)
         except ValueError as problem:
             raise PluginError(f"docs/{page.file.src_uri}: {problem}") from None
 
