@@ -21,6 +21,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import jinja2
+
 from .examples import PROJECT_DIR, ExampleError, is_example, module_source, page_modules, section_bounds
 from .grammar import ANY_INCLUDE, INCLUDE
 from .records import dark_figure_file
@@ -358,3 +360,28 @@ def add_runnable_links(markdown: str, copies: dict, page_url: str) -> str:
         return match.group() + "\n\n" + match["indent"] + note + "\n"
 
     return INCLUDE.sub(under, markdown)
+
+
+class TemplateCache(jinja2.BytecodeCache):
+    """Compiled Jinja templates kept in memory for a build's languages and a ``mkdocs serve``
+    session's rebuilds: MkDocs makes a new template environment for each, and compiling the
+    theme's templates again cost more than rendering a page. A template whose source changed is
+    compiled again (Jinja checks its checksum).
+
+    Examples:
+        >>> cache = TemplateCache()
+        >>> first = jinja2.Environment(loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}), bytecode_cache=cache)
+        >>> again = jinja2.Environment(loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}), bytecode_cache=cache)
+        >>> first.get_template("t").render(), again.get_template("t").render(), len(cache.compiled)
+        ('2', '2', 1)
+    """
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
