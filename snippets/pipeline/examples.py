@@ -145,7 +145,7 @@ def section_bounds(module: str, section: str) -> tuple[int, int]:
         ...
         snippets.pipeline.examples.ExampleError: snippets/nope.py does not exist
     """
-    if module not in page_modules():
+    if module.startswith("_") or not (SNIPPETS_DIR / f"{module}.py").is_file():  # not a page module (page_modules)
         raise ExampleError(f"snippets/{module}.py does not exist")
     where = sections(module_source(module), f"snippets/{module}.py")
     if section not in where:

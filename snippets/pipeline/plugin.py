@@ -73,6 +73,8 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         self.written: dict[str, str] = {}  # site path of a generated file -> digest of what was last written there
         self.writing: dict[str, str] = {}  # the same for this build, kept once the build is done
         self.copies_made: dict[tuple, tuple] = {}  # (page, url) -> (what its runnable copies were made from, them)
+        self.urls_rendered: set[str] = set()  # the pages rendered in this build (of this language)
+        self.search_entries: dict[str, list] = {}  # under serve: page url -> its search index entries, the latest
         self.built_config = None  # the configuration of the build under way (one for all its languages)
         self.templates = render.TemplateCache()  # the theme's templates, compiled once for every build of a session
 
@@ -156,9 +158,9 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
     def on_nav(self, nav, config, files):
         """Each page's code as a script and a notebook, and each example's runnable copy, generated
         before any page is rendered; docs/overrides/main.html links to them from the page."""
-        self.downloads, self.runnable, self.writing = {}, {}, {}
+        self.downloads, self.runnable, self.writing, self.urls_rendered = {}, {}, {}, set()
         data = {}  # site path -> data file the downloads read, each beside the downloads that read it
-        sources = tuple(module_source(module) for module in page_modules())  # what runnable copies are made of
+        sources = {module: module_source(module) for module in page_modules()}  # what runnable copies are made of
         for page in nav.pages:
             try:
                 parts = downloads.page_parts(page.file.content_string)
@@ -178,7 +180,9 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 page.file.src_uri))
             self.downloads[page.file.src_uri] = {"script": script_uri, "notebook": notebook_uri, "data": beside}
             data.update({uri: relative for relative, uri in beside.items()})
-            made_of = (page.file.content_string, page.file.src_uri, title, url, site_url, sources)
+            made_of = (page.file.content_string, page.file.src_uri, title, url, site_url,
+                       [sources.get(module) for module in sorted({m for _, m, _ in render.included_sections(
+                           page.file.content_string)})])  # shown code imports nothing from snippets
             if self.copies_made.get((page.file.src_uri, url), (None,))[0] != made_of:  # (each rebuild under serve)
                 self.copies_made[page.file.src_uri, url] = made_of, downloads.runnable_copies(*made_of[:-1])
             copies = self.copies_made[page.file.src_uri, url][1]
@@ -266,6 +270,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         return render.build_report(in_page_order, shown_on, build.environment(), page.file.src_uri)
 
     def on_page_content(self, html, page, config, files):
+        self.urls_rendered.add(page.url)
         try:
             return render.typeset_math(html, self.katex)
         except ValueError as problem:
@@ -294,15 +299,37 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         (folder / "404.html").write_text(output_content, encoding="utf-8")
         return self.page_404[1]
 
+    @event_priority(10)  # before the search plugin (0) writes its index and mkdocs-static-i18n (-100) collects it
     def on_post_build(self, config):
         self.rendered.update(self.rendering)  # the pages and files as written: a later dirty build compares with them
         self.written.update(self.writing)
+        self._search_each_page_once(config)
         self._collect(list(self.examples))  # examples shown on no page are checked too
         for example in self.examples.values():
             if example.id not in self.shown_on:
                 log.warning(f"{example.where}: example {example.id} is shown on no page")
         for path in self.pipeline.evict_unused():  # this build computed every key: the others are stale
             log.debug(f"removed the unused cache entry {path}")
+
+    def _search_each_page_once(self, config):
+        """Under ``mkdocs serve``, the search index holds every page of the session once, at its latest.
+        A dirty build indexes only the pages it renders; Material's own merge for it assumes a single
+        page, and mkdocs-static-i18n collects the entries of every build of the session (each rebuild
+        added the site again; together they doubled the index on every dirty rebuild). So the entries
+        are kept here by page, those of the pages rendered now replacing theirs, and the search plugin
+        is given them all (mkdocs-static-i18n takes them from it)."""
+        search = config.plugins.get("material/search") or config.plugins.get("search")
+        if not self.serving or not hasattr(search, "search_index"):
+            return
+        now: dict[str, list] = {url: [] for url in self.urls_rendered}
+        for entry in search.search_index.entries:
+            now.setdefault(entry["location"].split("#")[0], []).append(entry)
+        self.search_entries.update(now)
+        search.search_index.entries[:] = [entry for entries in self.search_entries.values() for entry in entries]
+        search.is_dirty = False  # no merge of its own with the last index
+        i18n = config.plugins.get("i18n")
+        if isinstance(getattr(i18n, "search_entries", None), list):
+            i18n.search_entries.clear()  # it collects them from the search plugin next
 
     def _check_translations(self, config):
         """Parity fails the build; a translation behind its English page is a warning (so the strict
