@@ -217,10 +217,10 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         records = {m: dirty.records_state(m, pipeline.settings.records_dir) for m in {e.module for e in examples}}
         states = {e.id: (pipeline.key(e) if pipeline.settings.execute else "", records[e.module]) for e in examples}
         ran = [e.id for e in examples if pipeline.settings.execute and pipeline.key(e) in pipeline.started]
-        theme = Path(config.theme.custom_dir or config.docs_dir)
+        theme = [Path(config.theme.custom_dir)] if config.theme.custom_dir else []  # the templates of every page
         site = (config.theme["language"], pipeline.settings, [(page.title, page.url) for page in nav.pages],
                 Path(config.config_file_path).read_text(encoding="utf-8") if config.config_file_path else "",
-                sorted((p.as_posix(), p.stat().st_mtime_ns) for p in theme.rglob("*") if p.is_file()))
+                sorted((p.as_posix(), p.stat().st_mtime_ns) for folder in theme for p in folder.rglob("*") if p.is_file()))
         docstrings = None
         for file in files.documentation_pages():
             markdown, uri = file.content_string, file.src_uri
@@ -236,6 +236,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             self.rendering[file.dest_uri] = dirty.fingerprint(*parts)
             if self.rendering[file.dest_uri] != self.rendered.get(file.dest_uri):
                 file.is_modified = lambda: True  # MkDocs renders it again
+                log.debug(f"{file.src_uri} is rendered again: what it shows changed")
 
     def on_page_markdown(self, markdown, page, config, files):
         for outcome in self._collect(self._examples_of(markdown)):
