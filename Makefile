@@ -14,8 +14,8 @@ $(INSTALLED): requirements.txt pyproject.toml package.json package-lock.json | $
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(INSTALLED)
 
-serve: $(INSTALLED)  ## build, serve on http://127.0.0.1:8000 and rebuild on every change
-	$(VENV)/bin/mkdocs serve
+serve: $(INSTALLED)  ## build, serve on http://127.0.0.1:8000 and render again, on every change, the pages it changes
+	$(VENV)/bin/mkdocs serve --dirty
 
 build: $(INSTALLED)  ## strict build into site/: fails on drift, errors and broken links
 	$(VENV)/bin/mkdocs build --strict

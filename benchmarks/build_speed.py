@@ -13,7 +13,7 @@ goes to a temporary directory with its own cache, so the working tree is not tou
 and, to show which part of (d) more cores can share, every example run again on warm workers.
 
 Then the targets of issue 17 that need no peer (`make bench-peers` judges the rest):
-(1) an edit to one example until its page is served under `mkdocs serve` (in a copy of the
+(1) an edit to one example until its page is served under `mkdocs serve --dirty` (in a copy of the
     project, caches warm), against (a); (2) (b) against (a); (3) a cold build with the default
     number of workers, wall time and CPU of its whole process tree, against the same examples run
     in one Python process (benchmarks/one_process.py, one torch thread as each worker has);
@@ -152,7 +152,8 @@ def _targets(runs: int, work: Path, warm: Path, build: list[str], empty_cache, s
 
 def _serve_edit(runs: int, work: Path, warm: Path) -> float:
     """Median seconds from adding a line that prints to an example (in a copy of the project) to
-    its page served with the new output under `mkdocs serve`, started on a warm cache."""
+    its page served with the new output under `mkdocs serve --dirty` (as `make serve` runs it),
+    started on a warm cache."""
     copy = measure.project_copy(work / "project")
     module, section = CHANGED.split(":")
     source = copy / "snippets" / f"{module}.py"
@@ -161,7 +162,7 @@ def _serve_edit(runs: int, work: Path, warm: Path) -> float:
     shutil.copytree(warm, cache_copy)
     page = measure.site_path() + module.replace("_", "-") + "/"
     server = measure.Server(sys.executable, copy, {"NO_MKDOCS_2_WARNING": "1", "SNIPPETS_CACHE": str(cache_copy)},
-                            page)
+                            page, dirty=True)  # as `make serve` runs it
     times = []
     try:
         server.wait_for("</html>")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from .grammar import SECTION_MARKER
@@ -105,6 +106,13 @@ def sections(source: str, path: str = "<source>") -> dict[str, tuple[int, int]]:
         >>> sections("# --8<-- [start:a]\\nx = 1\\n# --8<-- [end:a]\\n")
         {'a': (1, 3)}
     """
+    return dict(_sections(source, path))
+
+
+@lru_cache(maxsize=256)
+def _sections(source: str, path: str) -> dict[str, tuple[int, int]]:
+    """[`sections`][snippets.pipeline.examples.sections], read once per version of a source: a build
+    asks for the sections of each page module hundreds of times (includes, downloads, keys)."""
     found: dict[str, tuple[int, int]] = {}
     open_at: dict[str, int] = {}
     for number, text in enumerate(source.splitlines(), start=1):
@@ -137,7 +145,7 @@ def section_bounds(module: str, section: str) -> tuple[int, int]:
         ...
         snippets.pipeline.examples.ExampleError: snippets/nope.py does not exist
     """
-    if module not in page_modules():
+    if module.startswith("_") or not (SNIPPETS_DIR / f"{module}.py").is_file():  # not a page module (page_modules)
         raise ExampleError(f"snippets/{module}.py does not exist")
     where = sections(module_source(module), f"snippets/{module}.py")
     if section not in where:
@@ -152,7 +160,12 @@ def find_examples(module: str) -> list[Example]:
         >>> [e.name for e in find_examples("autograd_basics")][:2]
         ['training_step', 'gradients_by_hand']
     """
-    source = module_source(module)
+    return list(_examples_in(module, module_source(module)))
+
+
+@lru_cache(maxsize=64)
+def _examples_in(module: str, source: str) -> tuple[Example, ...]:
+    """[`find_examples`][snippets.pipeline.examples.find_examples], parsed once per version of a source."""
     path = f"snippets/{module}.py"
     marks = sections(source, path)
     try:
@@ -166,7 +179,7 @@ def find_examples(module: str) -> list[Example]:
         tolerance = _example_tolerance(node, path)
         _check_layout(node, marks, path)
         found.append(Example(module, node.name, node.lineno, *tolerance))
-    return found
+    return tuple(found)
 
 
 def all_examples() -> list[Example]:

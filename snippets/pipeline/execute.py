@@ -1,7 +1,9 @@
 """Run examples in worker processes and capture what they print and plot.
 
-Each worker imports torch once; each example then runs in a fork of its worker,
-so no example sees another's state (random generators, figures, globals).
+Each worker imports torch once, and the libraries the page modules import; each
+example then runs in a fork of its worker, which imports the example's page module
+afresh, so no example sees another's state (random generators, figures, globals,
+what another page sets when imported, such as print options).
 Only this module touches torch and matplotlib, and only inside the workers.
 
 Workers for another CPU kernel set (``ATEN_CPU_CAPABILITY=default``) are a pool
@@ -12,9 +14,11 @@ example that draws random numbers without seeding them prints new ones every run
 
 from __future__ import annotations
 
+import ast
 import atexit
 import ctypes
 import faulthandler
+import gc
 import importlib
 import io
 import json
@@ -34,7 +38,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
 from multiprocessing import get_context
 
-from .examples import PROJECT_DIR, Example
+from .examples import PROJECT_DIR, Example, module_source, page_modules
 from .settings import Settings
 
 LARGEST_LISTED_ARRAY = 400
@@ -61,7 +65,7 @@ class Workers:
         self.pools: dict[str, dict] = {}  # by kernel set ("" for the machine's own)
 
     def submit(self, examples: list[Example], workers: int | None = None, kernels: str = "") -> dict[str, Future]:
-        """Start running examples on ``workers`` processes (default: every core) and return at
+        """Start running examples on ``workers`` processes (default: as the settings choose) and return at
         once: ``id -> future`` of the example's result, in the order given. ``kernels`` names
         the ATen kernel set to run under (``"default"``); empty means the machine's own.
 
@@ -79,7 +83,7 @@ class Workers:
         """
         if not examples:
             return {}
-        count = min(workers or os.cpu_count() or 1, len(examples))
+        count = min(workers or Settings().workers_for(), len(examples))
         pool = self.start(count, warm_up=len(examples) > count, kernels=kernels)
         return {e.id: pool.submit(run_in_fork, e.module, e.name, self.time_limit) for e in examples}
 
@@ -90,7 +94,8 @@ class Workers:
         overlaps with its own start-up; ``mkdocs serve`` keeps the workers between
         rebuilds, so editing one example re-runs it at once. Workers never import a
         page module themselves (each example imports it in its fork), so they never
-        hold stale code. ``warm_up`` also pays torch's lazy imports and matplotlib's
+        hold stale code. ``warm_up`` also pays torch's lazy imports, the imports of the
+        page modules (``torch.func``, ``torch.utils.checkpoint``...) and matplotlib's
         first figure up front, worth it when each worker will run several examples.
         ``kernels`` sets ``ATEN_CPU_CAPABILITY`` in the workers; each kernel set has its own pool.
         """
@@ -157,6 +162,7 @@ def _start_worker(warm_up: bool, build: int, kernels: str = "") -> None:
     torch.set_num_threads(1)
     if warm_up:
         _warm_up()
+        _import_libraries()
 
 
 def _exit_at_once() -> None:
@@ -201,6 +207,26 @@ def _warm_up() -> None:
     plt.close(figure)
 
 
+def _import_libraries() -> None:
+    """Import what the page modules import from outside ``snippets`` (their own imports are
+    left to each fork, which imports its page afresh): once per worker instead of once per
+    example. A library that fails to import here is left to the forks, which report it."""
+    for module in page_modules():
+        try:
+            tree = ast.parse(module_source(module))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            for name in names:
+                if name.split(".")[0] != "snippets":
+                    try:
+                        importlib.import_module(name)
+                    except Exception:  # noqa: BLE001 - the fork reports it, naming the page's line
+                        pass
+
+
 def run_in_fork(module_name: str, name: str, time_limit: float | None = None) -> dict:
     """Run one example in a child process and return what [`capture`][snippets.pipeline.execute.capture] saw.
 
@@ -211,6 +237,7 @@ def run_in_fork(module_name: str, name: str, time_limit: float | None = None) ->
     where = f"snippets/{module_name}.py: example {name!r}"
 
     def run():
+        gc.freeze()  # the worker's objects are never collected here: the collector copies none of their pages
         _unpredictable_seeds()
         return capture(importlib.import_module(f"snippets.{module_name}"), name)
 

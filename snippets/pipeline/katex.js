@@ -1,22 +1,24 @@
-// Typesets TeX with KaTeX at build time, for snippets/pipeline/render.py.
-// Reads a JSON list of [tex, display] pairs on stdin and writes the list of HTML strings on
-// stdout, in order. A formula KaTeX cannot typeset stops the build (exit 1) naming the formula.
+// Typesets TeX with KaTeX at build time, for snippets/pipeline/render.py (its Katex class).
+// One process serves a whole build: each line on stdin is a JSON list of [tex, display] pairs,
+// answered by one line on stdout, the list of HTML strings in order, or {"error": "..."} naming
+// the first formula KaTeX cannot typeset (which stops the build).
 const katex = require("katex");
+const readline = require("readline");
 
-let input = "";
-process.stdin.setEncoding("utf8");
-process.stdin.on("data", (chunk) => { input += chunk; });
-process.stdin.on("end", () => {
+function typeset(formulas) {
   const out = [];
-  for (const [tex, display] of JSON.parse(input)) {
+  for (const [tex, display] of formulas) {
     try {
       out.push(katex.renderToString(tex, {
         displayMode: display, throwOnError: true, strict: "error", output: "htmlAndMathml",
       }));
     } catch (problem) {
-      process.stderr.write(`${problem.message}\nin the formula: ${tex}\n`);
-      process.exit(1);
+      return { error: `${problem.message}\nin the formula: ${tex}` };
     }
   }
-  process.stdout.write(JSON.stringify(out));
+  return out;
+}
+
+readline.createInterface({ input: process.stdin, terminal: false }).on("line", (line) => {
+  process.stdout.write(JSON.stringify(typeset(JSON.parse(line))) + "\n");
 });

@@ -9,7 +9,8 @@ The flow from ``mkdocs build`` to a page:
 
 1. ``on_startup``: workers start running every example not cached, while MkDocs loads its theme.
 2. ``on_files``: includes, translations and directives are checked; KaTeX's files added.
-3. ``on_nav``: each page's script, notebook and runnable copies are generated.
+3. ``on_nav``: each page's script, notebook and runnable copies are generated; under
+   ``mkdocs serve --dirty``, the pages whose examples, reports or docstrings changed are marked.
 4. ``on_page_markdown``: the page's examples are collected (waiting for those still running),
    their figures added to the site, outputs and drift written under the code.
 5. ``on_post_build``: examples shown on no page are checked; unused cache entries removed.
@@ -17,7 +18,9 @@ The flow from ``mkdocs build`` to a page:
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import posixpath
 from pathlib import Path
 
@@ -27,8 +30,8 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File
 
-from . import build, downloads, render, translations
-from .examples import ExampleError, all_examples
+from . import build, dirty, downloads, render, translations
+from .examples import ExampleError, all_examples, module_source, page_modules
 from .grammar import DIRECTIVE
 from .settings import Settings
 
@@ -61,13 +64,25 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         self.downloads: dict[str, dict] = {}  # page -> its script, notebook and data files
         self.runnable: dict[str, dict] = {}  # page -> example -> its runnable copy
         self.page_404: tuple[str, str] | None = None  # (language, html) of the first 404 page written
+        self.katex = render.Katex()  # one Node process and each formula once, for every page of every language
+        self.dirty = False  # `mkdocs serve --dirty`: only the pages that changed are rendered again
+        self.rendered: dict[str, str] = {}  # site path of a page -> fingerprint of what it shows, as last written
+        self.rendering: dict[str, str] = {}  # the same for this build, kept once the build is done
+        self.docstrings_known: dict = {}  # the documented interface of each source file, by its mtime and size
+        self.written: dict[str, str] = {}  # site path of a generated file -> digest of what was last written there
+        self.writing: dict[str, str] = {}  # the same for this build, kept once the build is done
+        self.copies_made: dict[tuple, tuple] = {}  # (page, url) -> (what its runnable copies were made from, them)
+        self.urls_rendered: set[str] = set()  # the pages rendered in this build (of this language)
+        self.search_entries: dict[str, list] = {}  # under serve: page url -> its search index entries, the latest
+        self.built_config = None  # the configuration of the build under way (one for all its languages)
+        self.templates = render.TemplateCache()  # the theme's templates, compiled once for every build of a session
 
     def settings(self) -> Settings:
         """The settings this configuration asks for."""
         return Settings.make(**{name: self.config[name] for name in ExamplesConfig().keys()})
 
     def on_startup(self, command, dirty):
-        self.serving = command == "serve"
+        self.serving, self.dirty = command == "serve", dirty
         self.pipeline = build.Pipeline(self.settings())
         if self.serving:  # workers up and warm from the start: the first edit re-runs its example at once
             self.pipeline.workers.start(self.pipeline.settings.workers_for(), warm_up=True)
@@ -79,6 +94,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
     def on_shutdown(self):
         if self.pipeline:
             self.pipeline.stop()  # and any example still running: a build or server that stops leaves nothing
+        self.katex.close()
 
     def on_config(self, config):
         settings = self.settings()
@@ -89,7 +105,9 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
 
     @event_priority(-100)  # after mkdocs-static-i18n (0) has set the language of this build
     def on_pre_build(self, config):
-        self.pipeline.new_build()  # under serve, files may have changed: every cache key afresh
+        if config is not self.built_config:  # not mkdocs-static-i18n building this build's next language
+            self.pipeline.new_build()  # under serve, files may have changed: every cache key afresh
+            self.built_config = config
 
     def on_files(self, files, config):
         pages = files.documentation_pages()
@@ -139,8 +157,9 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
     def on_nav(self, nav, config, files):
         """Each page's code as a script and a notebook, and each example's runnable copy, generated
         before any page is rendered; docs/overrides/main.html links to them from the page."""
-        self.downloads, self.runnable = {}, {}
+        self.downloads, self.runnable, self.writing, self.urls_rendered = {}, {}, {}, set()
         data = {}  # site path -> data file the downloads read, each beside the downloads that read it
+        sources = {module: module_source(module) for module in page_modules()}  # what runnable copies are made of
         for page in nav.pages:
             try:
                 parts = downloads.page_parts(page.file.content_string)
@@ -154,23 +173,69 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             needed = downloads.data_files("\n".join(text for kind, text in parts if kind == "code"))
             beside = {relative: posixpath.join(posixpath.dirname(script_uri), relative) for relative in needed}
             notes = downloads.data_note(needed, script_uri, site_url, page.file.src_uri)
-            files.append(File.generated(config, script_uri, content=downloads.script(title, url, parts, notes,
-                                                                                      page.file.src_uri)))
-            files.append(File.generated(config, notebook_uri, content=downloads.notebook(
+            self._generate(files, config, script_uri, downloads.script(title, url, parts, notes, page.file.src_uri))
+            self._generate(files, config, notebook_uri, downloads.notebook(
                 title, url, parts, {relative: site_url + uri for relative, uri in beside.items()},
-                page.file.src_uri)))
+                page.file.src_uri))
             self.downloads[page.file.src_uri] = {"script": script_uri, "notebook": notebook_uri, "data": beside}
             data.update({uri: relative for relative, uri in beside.items()})
-            copies = downloads.runnable_copies(page.file.content_string, page.file.src_uri, title, url, site_url)
+            made_of = (page.file.content_string, page.file.src_uri, title, url, site_url,
+                       [sources.get(module) for module in sorted({m for _, m, _ in render.included_sections(
+                           page.file.content_string)})])  # shown code imports nothing from snippets
+            if self.copies_made.get((page.file.src_uri, url), (None,))[0] != made_of:  # (each rebuild under serve)
+                self.copies_made[page.file.src_uri, url] = made_of, downloads.runnable_copies(*made_of[:-1])
+            copies = self.copies_made[page.file.src_uri, url][1]
             for copy in copies:
                 if copy.code is not None:
-                    files.append(File.generated(config, copy.uri, content=copy.code))
+                    self._generate(files, config, copy.uri, copy.code)
                 data.update({posixpath.join(posixpath.dirname(copy.uri), relative): relative for relative in copy.data})
             self.runnable[page.file.src_uri] = {copy.example: copy for copy in copies}
         for uri, relative in data.items():
-            files.append(File.generated(config, uri,
-                                        content=(downloads.DATA_DIR / posixpath.basename(relative)).read_bytes()))
+            self._generate(files, config, uri, (downloads.DATA_DIR / posixpath.basename(relative)).read_bytes())
+        if self.dirty:
+            self._mark_changed_pages(nav, files, config)
         return nav
+
+    def _generate(self, files, config, uri, content):
+        """Add a file the build makes to the site. In a dirty build, one whose content is what this
+        session last wrote there is not written again (MkDocs would write every generated file)."""
+        file = File.generated(config, uri, content=content)
+        digest = hashlib.sha256(content if isinstance(content, bytes) else content.encode()).hexdigest()
+        if self.dirty and self.written.get(file.dest_uri) == digest and os.path.exists(file.abs_dest_path):
+            file.is_modified = lambda: False
+        self.writing[file.dest_uri] = digest
+        files.append(file)
+
+    def _mark_changed_pages(self, nav, files, config):
+        """In a dirty build MkDocs renders only the pages whose ``File.is_modified()`` is true (their
+        Markdown newer than what they wrote); a page whose fingerprint changed since it was last written
+        is marked so too: the code it includes, its examples' cache keys and records, its words and
+        downloads, the site's nav, theme and settings; for the build report, which examples run in this
+        build; for the references, the docstrings (a build of the references costs more than the rest)."""
+        pipeline, examples, self.rendering = self.pipeline, self.examples.values(), {}
+        records = {m: dirty.records_state(m, pipeline.settings.records_dir) for m in {e.module for e in examples}}
+        states = {e.id: (pipeline.key(e) if pipeline.settings.execute else "", records[e.module]) for e in examples}
+        ran = [e.id for e in examples if pipeline.settings.execute and pipeline.key(e) in pipeline.started]
+        theme = [Path(config.theme.custom_dir)] if config.theme.custom_dir else []  # the templates of every page
+        site = (config.theme["language"], pipeline.settings, [(page.title, page.url) for page in nav.pages],
+                Path(config.config_file_path).read_text(encoding="utf-8") if config.config_file_path else "",
+                sorted((p.as_posix(), p.stat().st_mtime_ns) for folder in theme for p in folder.rglob("*") if p.is_file()))
+        docstrings = None
+        for file in files.documentation_pages():
+            markdown, uri = file.content_string, file.src_uri
+            parts = [site, self.stale.get(uri), self.downloads.get(uri), repr(self.runnable.get(uri)),
+                     dirty.included_code(render.included_sections(markdown)),
+                     [(example_id, states[example_id]) for example_id in self._examples_of(markdown)]]
+            directives = {match["name"] for match in DIRECTIVE.finditer(markdown)}
+            if directives & {"build_report", "standalone_report"}:
+                parts += [ran, repr(self.runnable)]
+            if "readers_helpers" in directives or re.search(r"^::: ", markdown, re.MULTILINE):
+                docstrings = docstrings or dirty.docstrings_state(known=self.docstrings_known)
+                parts.append(docstrings)
+            self.rendering[file.dest_uri] = dirty.fingerprint(*parts)
+            if self.rendering[file.dest_uri] != self.rendered.get(file.dest_uri):
+                file.is_modified = lambda: True  # MkDocs renders it again
+                log.debug(f"{file.src_uri} is rendered again: what it shows changed")
 
     def on_page_markdown(self, markdown, page, config, files):
         for outcome in self._collect(self._examples_of(markdown)):
@@ -178,7 +243,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 for file, content in ((figure.file, figure.svg), (figure.dark_file, figure.dark_svg)):
                     uri = render.figure_uri(outcome.example.module, file)
                     if files.get_file_from_path(uri) is None:  # linked from here: in the site before the page renders
-                        files.append(File.generated(config, uri, content=content))
+                        self._generate(files, config, uri, content)
         markdown = DIRECTIVE.sub(lambda match: self._directive(match, markdown, page), markdown)
         if translations.language_of(page.file.src_uri)[1]:  # no stray spaces where Japanese lines break
             markdown = translations.join_cjk_lines(markdown)
@@ -205,8 +270,9 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         return render.build_report(in_page_order, shown_on, build.environment(), page.file.src_uri)
 
     def on_page_content(self, html, page, config, files):
+        self.urls_rendered.add(page.url)
         try:
-            return render.typeset_math(html)
+            return render.typeset_math(html, self.katex)
         except ValueError as problem:
             raise PluginError(f"docs/{page.file.src_uri}: {problem}") from None
 
@@ -216,6 +282,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
 
     def on_env(self, env, config, files):
         env.filters["without_alternate_links"] = translations.without_alternate_links  # docs/overrides/main.html
+        env.bytecode_cache = self.templates  # each language's build and each rebuild under serve make a new env
         return env
 
     def on_post_template(self, output_content, template_name, config):
@@ -232,13 +299,37 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         (folder / "404.html").write_text(output_content, encoding="utf-8")
         return self.page_404[1]
 
+    @event_priority(10)  # before the search plugin (0) writes its index and mkdocs-static-i18n (-100) collects it
     def on_post_build(self, config):
+        self.rendered.update(self.rendering)  # the pages and files as written: a later dirty build compares with them
+        self.written.update(self.writing)
+        self._search_each_page_once(config)
         self._collect(list(self.examples))  # examples shown on no page are checked too
         for example in self.examples.values():
             if example.id not in self.shown_on:
                 log.warning(f"{example.where}: example {example.id} is shown on no page")
         for path in self.pipeline.evict_unused():  # this build computed every key: the others are stale
             log.debug(f"removed the unused cache entry {path}")
+
+    def _search_each_page_once(self, config):
+        """Under ``mkdocs serve``, the search index holds every page of the session once, at its latest.
+        A dirty build indexes only the pages it renders; Material's own merge for it assumes a single
+        page, and mkdocs-static-i18n collects the entries of every build of the session (each rebuild
+        added the site again; together they doubled the index on every dirty rebuild). So the entries
+        are kept here by page, those of the pages rendered now replacing theirs, and the search plugin
+        is given them all (mkdocs-static-i18n takes them from it)."""
+        search = config.plugins.get("material/search") or config.plugins.get("search")
+        if not self.serving or not hasattr(search, "search_index"):
+            return
+        now: dict[str, list] = {url: [] for url in self.urls_rendered}
+        for entry in search.search_index.entries:
+            now.setdefault(entry["location"].split("#")[0], []).append(entry)
+        self.search_entries.update(now)
+        search.search_index.entries[:] = [entry for entries in self.search_entries.values() for entry in entries]
+        search.is_dirty = False  # no merge of its own with the last index
+        i18n = config.plugins.get("i18n")
+        if isinstance(getattr(i18n, "search_entries", None), list):
+            i18n.search_entries.clear()  # it collects them from the search plugin next
 
     def _check_translations(self, config):
         """Parity fails the build; a translation behind its English page is a warning (so the strict

@@ -21,6 +21,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import jinja2
+
 from .examples import PROJECT_DIR, ExampleError, is_example, module_source, page_modules, section_bounds
 from .grammar import ANY_INCLUDE, INCLUDE, fence_for
 from .settings import environment_with
@@ -174,11 +176,12 @@ KATEX_SCRIPT = Path(__file__).with_name("katex.js")
 KATEX_URI = "assets/katex"
 
 
-def typeset_math(page_html: str) -> str:
+def typeset_math(page_html: str, katex: Katex | None = None) -> str:
     """Replace the TeX that arithmatex leaves in a page by KaTeX's HTML, typeset now.
 
     The page then needs only KaTeX's stylesheet and fonts, served by the site
     ([`katex_files`][snippets.pipeline.render.katex_files]): no script runs and nothing depends on the reader's fonts.
+    ``katex`` is the build's [`Katex`][snippets.pipeline.render.Katex]; without it, one is started for this page.
 
     Examples:
         >>> out = typeset_math('<span class="arithmatex">\\\\(x^2\\\\)</span>')
@@ -190,7 +193,12 @@ def typeset_math(page_html: str) -> str:
     if not found:
         return page_html
     found.sort()
-    typeset = _katex([(html.unescape(tex).strip(), display) for _, _, tex, display in found])
+    formulas = [(html.unescape(tex).strip(), display) for _, _, tex, display in found]
+    if katex is None:
+        with Katex() as once:
+            typeset = once(formulas)
+    else:
+        typeset = katex(formulas)
     parts, at = [], 0
     for (start, end, _, display), formula in zip(found, typeset):
         tag = "div" if display else "span"
@@ -199,18 +207,62 @@ def typeset_math(page_html: str) -> str:
     return "".join(parts) + page_html[at:]
 
 
-def _katex(formulas: list[tuple[str, bool]]) -> list[str]:
-    """KaTeX's HTML for each ``(tex, display)``, from one Node process for the whole page."""
-    node = shutil.which("node") or shutil.which("nodejs")
-    if node is None or not KATEX_DIST.is_dir():
-        raise RuntimeError("typesetting formulas needs Node.js and KaTeX: run `make` (it installs "
-                           "Debian's nodejs and npm, then `npm ci`)")
-    env = environment_with(NODE_PATH=str(KATEX_DIST.parents[1]))
-    run = subprocess.run([node, str(KATEX_SCRIPT)], input=json.dumps(formulas), env=env,
-                         capture_output=True, text=True, encoding="utf-8")
-    if run.returncode:
-        raise ValueError(f"KaTeX cannot typeset a formula: {run.stderr.strip()}")
-    return json.loads(run.stdout)
+class Katex:
+    """KaTeX in one Node process for a whole build or ``mkdocs serve`` session, each formula
+    typeset once: starting Node costs more than typesetting a page, and the English and
+    Japanese pages share their formulas. Called with ``(tex, display)`` pairs, it returns
+    their HTML in order; a formula KaTeX cannot typeset raises `ValueError` naming it.
+
+    Examples:
+        >>> with Katex() as katex:
+        ...     first = katex([("x^2", False), ("x^2", True)])
+        ...     again = katex([("x^2", False)])
+        >>> again == first[:1], len(katex.typeset)
+        (True, 2)
+    """
+
+    def __init__(self):
+        self.typeset: dict[tuple[str, bool], str] = {}  # (tex, display) -> HTML, this session's
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Katex:
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.close()
+
+    def __call__(self, formulas: list[tuple[str, bool]]) -> list[str]:
+        new = [f for f in dict.fromkeys(formulas) if f not in self.typeset]
+        if new:
+            self.typeset.update(zip(new, self._ask(new)))
+        return [self.typeset[formula] for formula in formulas]
+
+    def _ask(self, formulas: list[tuple[str, bool]]) -> list[str]:
+        """KaTeX's HTML for each formula, from the session's Node process (started on first use)."""
+        if self.process is None or self.process.poll() is not None:
+            node = shutil.which("node") or shutil.which("nodejs")
+            if node is None or not KATEX_DIST.is_dir():
+                raise RuntimeError("typesetting formulas needs Node.js and KaTeX: run `make` (it installs "
+                                   "Debian's nodejs and npm, then `npm ci`)")
+            self.process = subprocess.Popen([node, str(KATEX_SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            env=environment_with(NODE_PATH=str(KATEX_DIST.parents[1])),
+                                            text=True, encoding="utf-8")
+        self.process.stdin.write(json.dumps(formulas) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"KaTeX's Node process ended (status {self.process.wait()})")
+        typeset = json.loads(answer)
+        if isinstance(typeset, dict):
+            raise ValueError(f"KaTeX cannot typeset a formula: {typeset['error']}")
+        return typeset
+
+    def close(self) -> None:
+        """End the Node process (it ends by itself when its input closes)."""
+        if self.process is not None:
+            self.process.stdin.close()
+            self.process.wait()
+            self.process = None
 
 
 def katex_files() -> dict[str, Path]:
@@ -308,3 +360,28 @@ def add_runnable_links(markdown: str, copies: dict, page_url: str) -> str:
         return match.group() + "\n\n" + match["indent"] + note + "\n"
 
     return INCLUDE.sub(under, markdown)
+
+
+class TemplateCache(jinja2.BytecodeCache):
+    """Compiled Jinja templates kept in memory for a build's languages and a ``mkdocs serve``
+    session's rebuilds: MkDocs makes a new template environment for each, and compiling the
+    theme's templates again cost more than rendering a page. A template whose source changed is
+    compiled again (Jinja checks its checksum).
+
+    Examples:
+        >>> cache = TemplateCache()
+        >>> first = jinja2.Environment(loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}), bytecode_cache=cache)
+        >>> again = jinja2.Environment(loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}), bytecode_cache=cache)
+        >>> first.get_template("t").render(), again.get_template("t").render(), len(cache.compiled)
+        ('2', '2', 1)
+    """
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()

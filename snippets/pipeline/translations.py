@@ -10,9 +10,11 @@ English prose changes, :func:`changed_paragraphs` names what changed. Only
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -65,8 +67,14 @@ def _front_matter(markdown: str) -> tuple[dict, int]:
     match = FRONT_MATTER.match(markdown)
     if not match:
         return {}, 0
-    data = yaml.safe_load(match["yaml"] or "") or {}
-    return (data if isinstance(data, dict) else {}), match.group().count("\n")
+    return copy.deepcopy(_yaml_mapping(match["yaml"] or "")), match.group().count("\n")
+
+
+@lru_cache(maxsize=128)
+def _yaml_mapping(text: str) -> dict:
+    """A front matter's data, read once per version of it (each build reads every translation's)."""
+    data = yaml.safe_load(text) or {}
+    return data if isinstance(data, dict) else {}
 
 
 def _lines(markdown: str) -> list[tuple[int, str, bool]]:
