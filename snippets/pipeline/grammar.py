@@ -25,6 +25,8 @@ INCLUDE = re.compile(
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?[ \t]*\.?(?P<lang>[\w+-]*)")
 # A directive of the build on a line of its own: ``{{ build_report }}``.
 DIRECTIVE = re.compile(r"^\{\{ *(?P<name>[^}]*?) *\}\}$", re.MULTILINE)
+# mkdocstrings' block, which renders a module's docstrings: ``::: snippets.pipeline``.
+AUTODOC = re.compile(r"^::: ", re.MULTILINE)
 # Inline code: a run of backticks, what it holds, then the same run again.
 CODE_SPAN = re.compile(r"(?P<ticks>`+)(?!`).*?(?<!`)(?P=ticks)(?!`)", re.DOTALL)
 # A run of backticks (a fence around a text must be longer than any run in it).

@@ -32,7 +32,7 @@ from mkdocs.structure.files import File
 
 from . import build, dirty, downloads, render, translations
 from .examples import ExampleError, all_examples, module_source, page_modules
-from .grammar import DIRECTIVE
+from .grammar import AUTODOC, DIRECTIVE
 from .settings import Settings
 
 log = logging.getLogger("mkdocs.plugins.examples")
@@ -229,7 +229,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             directives = {match["name"] for match in DIRECTIVE.finditer(markdown)}
             if directives & {"build_report", "standalone_report"}:
                 parts += [ran, repr(self.runnable)]
-            if "readers_helpers" in directives or re.search(r"^::: ", markdown, re.MULTILINE):
+            if "readers_helpers" in directives or AUTODOC.search(markdown):
                 docstrings = docstrings or dirty.docstrings_state(known=self.docstrings_known)
                 parts.append(docstrings)
             self.rendering[file.dest_uri] = dirty.fingerprint(*parts)
