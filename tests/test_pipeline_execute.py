@@ -12,11 +12,16 @@ import subprocess
 import sys
 import textwrap
 import time
+from functools import partial
 
 import pytest
 
 from snippets.pipeline import examples, execute
 from snippets.pipeline.examples import PROJECT_DIR, Example, ExampleError
+
+# A child started from a shell's background job inherits SIGINT ignored (bash does that without job
+# control), and Python then keeps ignoring it: Ctrl-C would never reach the build under test.
+CTRL_C_REACHES_IT = partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
 
 PROBE = '''
 from snippets.pipeline.examples import example
@@ -119,7 +124,8 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("stop, moment", [("ctrl-c", "example"), ("sigterm", "example"), ("sigterm", "start-up")])
 def test_stopping_a_build_ends_every_worker_and_example_once(stop, moment):
     build_process = subprocess.Popen([sys.executable, "-c", STOPPED_BUILD], cwd=PROJECT_DIR, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                     preexec_fn=CTRL_C_REACHES_IT)
     workers = [int(pid) for pid in build_process.stdout.readline().split()]
     deadline = time.monotonic() + 30
     while moment == "example" and not any(_descendants(w) for w in workers) and time.monotonic() < deadline:

@@ -12,11 +12,16 @@ import sys
 import tempfile
 import time
 import urllib.request
+from functools import partial
 
 from snippets.pipeline.examples import PROJECT_DIR
 
 FIXTURE = PROJECT_DIR / "tests" / "fixtures" / "tiny"
 RENDERED = "Running `page_context` event from plugin 'examples'"  # logged (-v) for each page MkDocs renders
+
+# A child started from a shell's background job inherits SIGINT ignored (bash does that without job
+# control), and Python then keeps ignoring it: Ctrl-C would never reach the build under test.
+CTRL_C_REACHES_IT = partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
 
 
 def _site(tmp_path):
@@ -60,7 +65,8 @@ def test_serve_renders_again_only_the_pages_an_edit_changes(tmp_path):
     log = tempfile.TemporaryFile("w+", encoding="utf-8")
     server = subprocess.Popen([sys.executable, "-m", "mkdocs", "serve", "--dirty", "-v", "-a", f"127.0.0.1:{port}"],
                               cwd=site, env={**clean, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+                              stderr=subprocess.STDOUT, start_new_session=True,
+                              preexec_fn=CTRL_C_REACHES_IT)
     url = f"http://127.0.0.1:{port}/"
 
     def built_since(mark):
