@@ -14,7 +14,8 @@ import ast
 import hashlib
 from pathlib import Path
 
-from .examples import ExampleError, SNIPPETS_DIR, module_source, sections
+from .downloads import section_code
+from .examples import ExampleError, SNIPPETS_DIR
 
 
 def fingerprint(*parts) -> str:
@@ -30,23 +31,20 @@ def fingerprint(*parts) -> str:
 def included_code(included: list[tuple[int, str, str]]) -> list[tuple[str, str, str]]:
     """``(module, section, code)`` of each section a page includes (as
     [`included_sections`][snippets.pipeline.render.included_sections] lists them): the code
-    pymdownx.snippets puts on the page, examples and the definitions beside them alike.
+    pymdownx.snippets puts on the page ([`section_code`][snippets.pipeline.downloads.section_code]),
+    examples and the definitions beside them alike; empty for one that is missing.
 
     Examples:
         >>> [(m, s, "x.grad" in code) for m, s, code in included_code([(3, "autograd_basics", "chain_rule")])]
         [('autograd_basics', 'chain_rule', True)]
     """
-    found, lines_of = [], {}
+    found = []
     for _, module, section in included:
-        if module not in lines_of:
-            try:
-                source = module_source(module)
-                lines_of[module] = (source.splitlines(), sections(source, f"snippets/{module}.py"))
-            except (OSError, ExampleError):  # the build reports it, naming the page's line
-                lines_of[module] = ([], {})
-        lines, where = lines_of[module]
-        start, end = where.get(section, (0, 0))
-        found.append((module, section, "\n".join(lines[start:end - 1])))
+        try:
+            code = section_code(module, section)
+        except (OSError, ExampleError):  # the build reports it, naming the page's line
+            code = ""
+        found.append((module, section, code))
     return found
 
 
