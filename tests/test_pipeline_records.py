@@ -45,8 +45,8 @@ def test_a_hand_edited_record_is_caught(tiny):
 
 def test_changed_wording_is_drift_whatever_the_tolerance():
     example = Example("m", "e", 3, rtol=1.0)
-    old = records.record_of(example, Result("a.grad = 1\n"))
-    new = records.record_of(example, Result("b.grad = 1\n"))
+    old = Record.of(example, Result("a.grad = 1\n"))
+    new = Record.of(example, Result("b.grad = 1\n"))
     assert records.compare(example, old, new) == [
         "snippets/m.py:3: example m:e: printed text changed\n  line 1 was: a.grad = 1\n  line 1 now: b.grad = 1"]
 
@@ -57,7 +57,7 @@ def test_drift_in_a_long_output_is_reported_by_its_first_differences_and_a_count
     def output(scale):
         return Result("".join(f"step {i}: {(i + 0.5) * scale}\n" for i in range(20000)))
 
-    problems = records.compare(example, records.record_of(example, output(1)), records.record_of(example, output(2)))
+    problems = records.compare(example, Record.of(example, output(1)), Record.of(example, output(2)))
     assert len(problems) == records.LISTED_DIFFERENCES + 1
     assert problems[0].endswith("printed number 2 of 40000 was 0.5, now 1.0 (line: step 0: 1.0)")
     assert problems[-1].endswith(f"and {20000 - records.LISTED_DIFFERENCES} more printed numbers moved "
@@ -69,7 +69,7 @@ def test_plotted_values_are_compared_above_the_floor_the_example_states():
 
     def run(tail, recorded_by=example):
         data = {"axes0.line0": {"shape": [3], "values": [0.5, 2e-4, tail]}}
-        return records.record_of(recorded_by, Result("", (Figure("e-1.svg", "", data),)))
+        return Record.of(recorded_by, Result("", (Figure("e-1.svg", "", data),)))
 
     assert records.compare(example, run(3e-11), run(4e-11)) == []          # both noise, below the floor
     moved = records.compare(example, run(3e-11), run(5e-6))                # a real change shows
@@ -176,7 +176,7 @@ def test_regen_writes_nothing_when_the_kernel_sets_disagree(tiny, monkeypatch):
 
     def produce(chosen, execute, workers, kernels="", use_cache=True, settings=None, check=True):
         text = "x = 2.5\n" if kernels else "x = 2.6\n"
-        return {example.id: build.Outcome(example, records.record_of(example, Result(text)),
+        return {example.id: build.Outcome(example, Record.of(example, Result(text)),
                                           kernels=kernels.upper() or "AVX2")}
 
     monkeypatch.setattr(build, "produce", produce)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .examples import PROJECT_DIR, Example, ExampleError
 from .grammar import NUMBER
-from .results import Record, RecordedFigure, Result
+from .results import Record, RecordedFigure
 from .settings import Settings
 
 # The committed records; the settings' records_dir (SNIPPETS_RECORDS) points the build at another copy.
@@ -40,16 +40,6 @@ def split_numbers(text: str) -> tuple[str, list[float]]:
     """
     numbers = [float(m.group()) for m in NUMBER.finditer(text)]
     return NUMBER.sub("{}", text.replace("{", "{{").replace("}", "}}")), numbers
-
-
-def record_of(example: Example, result: Result) -> Record:
-    """What is recorded of a run ([`Record.of`][snippets.pipeline.results.Record.of]).
-
-    Examples:
-        >>> record_of(Example("m", "e", 1), Result("x = 2.5\\n")).text
-        'x = 2.5\\n'
-    """
-    return Record.of(example, result)
 
 
 # What a cross-check failure asks of the author; the README section of the same name says more.
