@@ -1,11 +1,12 @@
 """Which pages a rebuild under ``mkdocs serve --dirty`` renders again.
 
 MkDocs' dirty build renders only the pages whose ``File.is_modified()`` is true: by default those
-whose Markdown file is newer than the page it wrote. A page here also shows what it does not
-hold: the code it includes from ``snippets/``, its examples' outputs and records, the
+whose Markdown file is newer than the page it wrote. A page here also shows what its Markdown
+does not hold: the code it includes from ``snippets/``, its examples' outputs and records, the
 build's reports, the docstrings mkdocstrings renders. The plugin gives each page a fingerprint
-of all of that ([`fingerprint`][snippets.pipeline.dirty.fingerprint]) and renders again the pages
-whose fingerprint changed since the last build of the session; the others stay as written.
+of its Markdown and all of that ([`fingerprint`][snippets.pipeline.dirty.fingerprint]) and
+renders again the pages whose fingerprint changed since the last build of the session; the
+others stay as written.
 """
 
 from __future__ import annotations

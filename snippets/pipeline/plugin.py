@@ -207,11 +207,14 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         files.append(file)
 
     def _mark_changed_pages(self, nav, files, config):
-        """In a dirty build MkDocs renders only the pages whose ``File.is_modified()`` is true (their
-        Markdown newer than what they wrote); a page whose fingerprint changed since it was last written
-        is marked so too: the code it includes, its examples' cache keys and records, its words and
+        """In a dirty build MkDocs renders only the pages whose ``File.is_modified()`` is true. Here it
+        is true, for the whole build, of a page whose fingerprint changed since it was last written:
+        its Markdown, the code it includes, its examples' cache keys and records, its words and
         downloads, the site's nav, theme and settings; for the build report, which examples run in this
-        build; for the references, the docstrings (a build of the references costs more than the rest)."""
+        build; for the references, the docstrings (a build of the references costs more than the rest).
+        MkDocs' own test (the Markdown file newer than the page written) is not used: it is asked
+        twice a build, once before the page is read and once before it is written, and a page saved
+        between the two was written unread, newer than its source, and never rendered again."""
         pipeline, examples, self.rendering = self.pipeline, self.examples.values(), {}
         records = {m: dirty.records_state(m, pipeline.settings.records_dir) for m in {e.module for e in examples}}
         states = {e.id: (pipeline.key(e) if pipeline.settings.execute else "", records[e.module]) for e in examples}
@@ -223,7 +226,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         docstrings = None
         for file in files.documentation_pages():
             markdown, uri = file.content_string, file.src_uri
-            parts = [site, self.stale.get(uri), self.downloads.get(uri), repr(self.runnable.get(uri)),
+            parts = [site, markdown, self.stale.get(uri), self.downloads.get(uri), repr(self.runnable.get(uri)),
                      dirty.included_code(render.included_sections(markdown)),
                      [(example_id, states[example_id]) for example_id in self._examples_of(markdown)]]
             directives = {match["name"] for match in DIRECTIVE.finditer(markdown)}
@@ -233,8 +236,10 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 docstrings = docstrings or dirty.docstrings_state(known=self.docstrings_known)
                 parts.append(docstrings)
             self.rendering[file.dest_uri] = dirty.fingerprint(*parts)
-            if self.rendering[file.dest_uri] != self.rendered.get(file.dest_uri):
-                file.is_modified = lambda: True  # MkDocs renders it again
+            changed = (self.rendering[file.dest_uri] != self.rendered.get(file.dest_uri)
+                       or not os.path.exists(file.abs_dest_path))
+            file.is_modified = (lambda: True) if changed else (lambda: False)
+            if changed:
                 log.debug(f"{file.src_uri} is rendered again: what it shows changed")
 
     def on_page_markdown(self, markdown, page, config, files):
