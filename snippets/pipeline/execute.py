@@ -149,6 +149,7 @@ def _start_worker(warm_up: bool, build: int, kernels: str = "") -> None:
     if kernels:
         os.environ["ATEN_CPU_CAPABILITY"] = kernels  # before torch is imported: it reads it once
     os.environ["OMP_NUM_THREADS"] = "1"
+    sys.dont_write_bytecode = True  # bytecode written under snippets/, which `mkdocs serve` watches, is a second rebuild
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's: it ends the workers, once
     signal.signal(signal.SIGTERM, _leave)
     atexit.register(_exit_at_once)
