@@ -131,6 +131,7 @@ def torch_state_left_as_found(request):
 
 import http.server
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -142,6 +143,11 @@ from reader import ReaderPython, SiteHandler, doc_pages, page_code, site_url_pat
 from snippets.pipeline import cache
 from snippets.pipeline.examples import PROJECT_DIR, all_examples
 
+
+# A child started from a shell's background job inherits SIGINT ignored (bash does that without job
+# control), and Python then keeps ignoring it: Ctrl-C would never reach the build under test. Given
+# as ``preexec_fn`` to the tests that stop a build or a server with Ctrl-C.
+CTRL_C_REACHES_IT = partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
 
 # The session's site build always runs this example afresh (the others come from the cache where
 # they are there), so the pages render while it runs, as after an author's edit (see test_site).

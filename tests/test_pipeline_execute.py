@@ -12,16 +12,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from functools import partial
 
 import pytest
 
+from conftest import CTRL_C_REACHES_IT
 from snippets.pipeline import examples, execute
 from snippets.pipeline.examples import PROJECT_DIR, Example, ExampleError
-
-# A child started from a shell's background job inherits SIGINT ignored (bash does that without job
-# control), and Python then keeps ignoring it: Ctrl-C would never reach the build under test.
-CTRL_C_REACHES_IT = partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
 
 PROBE = '''
 from snippets.pipeline.examples import example

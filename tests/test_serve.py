@@ -12,16 +12,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from functools import partial
 
+from conftest import CTRL_C_REACHES_IT
 from snippets.pipeline.examples import PROJECT_DIR
 
 FIXTURE = PROJECT_DIR / "tests" / "fixtures" / "tiny"
 RENDERED = "Running `page_context` event from plugin 'examples'"  # logged (-v) for each page MkDocs renders
-
-# A child started from a shell's background job inherits SIGINT ignored (bash does that without job
-# control), and Python then keeps ignoring it: Ctrl-C would never reach the build under test.
-CTRL_C_REACHES_IT = partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
 
 
 def _site(tmp_path):
