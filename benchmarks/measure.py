@@ -7,8 +7,10 @@ Used by benchmarks/build_speed.py (`make bench`) and benchmarks/peers/bench.py
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -26,7 +28,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 @dataclass
 class Run:
     wall: float        # seconds
-    cpu: float         # user + system seconds of the process and every child it waited for
+    cpu: float         # user + system seconds of the process and of every process under it
     peak_mib: float    # peak PSS of the process tree (0 when not sampled)
 
 
@@ -96,24 +98,54 @@ class PeakPss(threading.Thread):
         return self.peak / 1024
 
 
+def _adopt_orphans() -> None:
+    """Make this process the one a build's orphans are handed to (Linux's child subreaper), so
+    their CPU is counted: a process that outlives its parent, such as the server the project's
+    workers are forked from, which ends just after the build, would otherwise be nobody's."""
+    PR_SET_CHILD_SUBREAPER = 36
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _reap_orphans(limit: float = 30) -> None:
+    """Wait for the processes a run left behind (handed to this one), up to ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.05)
+
+
 def run(command: list[str], cwd: Path, env: dict[str, str], memory: bool = False) -> Run:
-    """Run a command to its end; a failing command stops the benchmark with its last output."""
+    """Run a command to its end; a failing command stops the benchmark with its last output.
+    Its CPU is that of the whole tree, orphans included, waited for once the command ends."""
+    _adopt_orphans()
     with tempfile.TemporaryFile() as log:
+        cpu_before = _children_cpu()
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **env}, stdout=log,
                                    stderr=subprocess.STDOUT)
         sampler = PeakPss(process.pid) if memory else None
         if sampler:
             sampler.start()
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status, _ = os.wait4(process.pid, 0)
         wall = time.perf_counter() - start
+        _reap_orphans()
         process.returncode = os.waitstatus_to_exitcode(status)
         peak = sampler.stop() if sampler else 0.0
         if process.returncode:
             log.seek(0)
             tail = log.read().decode(errors="replace")[-3000:]
             raise RuntimeError(f"{' '.join(command)} failed in {cwd} ({process.returncode}):\n{tail}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, peak)
+    return Run(wall, _children_cpu() - cpu_before, peak)
 
 
 def free_port() -> int:

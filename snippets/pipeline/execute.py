@@ -22,6 +22,7 @@ import gc
 import importlib
 import io
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -105,9 +106,9 @@ class Workers:
         if executor is None or pool["size"] < count or getattr(executor, "_broken", False):
             if executor is not None:
                 executor.shutdown(wait=False)  # what it was given still runs
-            executor = ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_start_worker,
-                                           initargs=(warm_up, os.getpid(), kernels))
-            for _ in range(count):  # a spawn pool starts a process per waiting task: start them all
+            executor = ProcessPoolExecutor(count, mp_context=_context(kernels), initializer=_start_worker,
+                                           initargs=(warm_up, kernels))
+            for _ in range(count):  # such a pool starts a process per waiting task: start them all
                 executor.submit(os.getpid)
             if not _stop_at_exit:
                 # Before concurrent.futures' own exit handler (they run last registered first), which
@@ -134,6 +135,18 @@ class Workers:
         _live.discard(self)
 
 
+def _context(kernels: str):
+    """How workers start. For the machine's own kernels, they are forked from one server process
+    that imported torch and warmed it up once (`snippets.pipeline.warm`): a worker then costs
+    neither that CPU again nor, for what it only reads, that memory. Workers for another kernel set
+    start afresh: torch reads ATEN_CPU_CAPABILITY when it is imported."""
+    if kernels:
+        return get_context("spawn")
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["snippets.pipeline.warm"])
+    return context
+
+
 # Every Workers with processes running, stopped at exit (Ctrl-C included) by `_stop_all`, and
 # whether that is registered: the one process-wide record, kept for exit alone.
 _live: set[Workers] = set()
@@ -145,25 +158,41 @@ def _stop_all() -> None:
         workers.stop()
 
 
-def _start_worker(warm_up: bool, build: int, kernels: str = "") -> None:
+def _start_worker(warm_up: bool, kernels: str = "") -> None:
     if kernels:
         os.environ["ATEN_CPU_CAPABILITY"] = kernels  # before torch is imported: it reads it once
-    os.environ["OMP_NUM_THREADS"] = "1"
-    sys.dont_write_bytecode = True  # bytecode written under snippets/, which `mkdocs serve` watches, is a second rebuild
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's: it ends the workers, once
     signal.signal(signal.SIGTERM, _leave)
     atexit.register(_exit_at_once)
-    threading.Thread(target=_exit_with_parent, args=(build,), daemon=True).start()
-    import matplotlib
+    threading.Thread(target=_exit_with_build, daemon=True).start()
+    prepare(warm_up)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401 - every example's fork would import it otherwise
-    import torch
 
-    torch.set_num_threads(1)
-    if warm_up:
+def prepare(warm_up: bool = True) -> None:
+    """Make this process ready to fork examples from: torch and matplotlib imported, and with
+    ``warm_up`` their first-use costs paid and the page modules' libraries imported. Done once
+    per process; run at import by [`warm`][snippets.pipeline.warm] in the server the workers
+    are forked from, so they inherit it all."""
+    global _imported, _warmed_up
+    if not _imported:
+        os.environ["OMP_NUM_THREADS"] = "1"
+        sys.dont_write_bytecode = True  # bytecode written under snippets/, which `mkdocs serve` watches, is a second rebuild
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401 - every example's fork would import it otherwise
+        import torch
+
+        torch.set_num_threads(1)
+        _imported = True
+    if warm_up and not _warmed_up:
         _warm_up()
         _import_libraries()
+        _warmed_up = True
+    gc.freeze()  # what is here now is never collected in the forks: the collector copies none of its pages
+
+
+_imported = _warmed_up = False
 
 
 def _exit_at_once() -> None:
@@ -174,11 +203,12 @@ def _exit_at_once() -> None:
     os._exit(0)
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Leave when the build is gone. A build that is killed (``kill``, not Ctrl-C) cannot stop
-    its workers, and they would wait for work forever, each holding torch in memory."""
-    while os.getppid() == parent:
-        time.sleep(1)
+def _exit_with_build() -> None:
+    """Leave when the build that started this worker is gone. A build that is killed (``kill``,
+    not Ctrl-C) cannot stop its workers, and they would wait for work forever, each holding torch
+    in memory. The build is not this worker's parent when the worker was forked from the server;
+    multiprocessing hands every worker a pipe from the build, which closes when the build ends."""
+    multiprocessing.parent_process().join()
     _leave()
 
 
@@ -192,15 +222,19 @@ def _leave(*signal_arguments) -> None:
 def _warm_up() -> None:
     """Pay lazy imports and first-use costs once per worker rather than once per forked example:
     backward with an explicit gradient imports sympy through torch.fx (0.3 s), the first
-    optimizer step imports torch._dynamo (2 s), and the first figure saved loads the fonts
+    optimizer step imports torch._dynamo (2 s), the first dual tensor of forward mode (``jvp``,
+    ``jacfwd``) scripts its decompositions (0.2 s), and the first figure saved loads the fonts
     and builds the parser for the log axes' $10^{k}$ labels (0.25 s)."""
     import matplotlib.pyplot as plt
     import torch
+    import torch.autograd.forward_ad as forward_ad
 
     weight = torch.ones(2, requires_grad=True)
     for optimizer in (torch.optim.SGD([weight], lr=0.1, momentum=0.9), torch.optim.Adam([weight], lr=0.1)):
         weight.mul(2).backward(torch.ones(2))
         optimizer.step()
+    with forward_ad.dual_level():
+        forward_ad.make_dual(torch.ones(1), torch.ones(1))
     figure, axes = plt.subplots()
     axes.semilogy([1, 2], [1, 100], label="$w$")
     axes.legend()
