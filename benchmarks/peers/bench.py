@@ -2,12 +2,15 @@
 
 Run with `make bench-peers` (RUNS=N, default 2), which installs the peers, pinned in
 benchmarks/peers/requirements.txt, into benchmarks/.venv-peers. Everything happens in a temporary
-folder: a copy of the project (its tracked files) and the two peer projects generated from its
-English pages by benchmarks/peers/generate.py. The working tree is not touched.
+folder: a copy of the project (its tracked files) and the two peer projects generated from it by
+benchmarks/peers/generate.py: the same site, every page in English and Japanese and the API and
+pipeline references. The working tree is not touched.
 
 Each kind of build is run for the three in turn (interleaved), --runs times, medians printed:
 cold (empty caches; wall time, CPU of the whole process tree, peak PSS of the tree), nothing
-changed, one example edited (a line printing a new output added to it), and, under `mkdocs serve`,
+changed, one example edited (a line printing a new output added to it: in the project, to its
+page module, which both languages' pages show; in a peer, to every generated page that shows it,
+English and Japanese), and, under `mkdocs serve`,
 the time from that edit to the page served with the new output (this project with `--dirty`, as
 `make serve` runs it; markdown-exec with and without). The peers run torch on one thread (OMP_NUM_THREADS=1), as each of the project's
 workers does. All builds are non-strict: an edited example's output differs from its record, which
@@ -43,13 +46,14 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # torch on one thread, as in each of the 
 
 
 class Tool:
-    """One of the three builds: where it lives, how it is built cold, and how it is edited."""
+    """One of the three builds: where it lives, how it is built cold, and how it is edited
+    (code_files: every file that shows the edited example, each page of each language for a peer)."""
 
-    def __init__(self, name: str, python: Path, folder: Path, code_file: Path, cache: Path,
+    def __init__(self, name: str, python: Path, folder: Path, code_files: list[Path], cache: Path,
                  env: dict[str, str] | None = None):
-        self.name, self.python, self.folder, self.code_file = name, str(python), folder, code_file
+        self.name, self.python, self.folder, self.code_files = name, str(python), folder, list(code_files)
         self.cache, self.env = cache, {**ENV, **(env or {})}
-        self.original = code_file.read_text(encoding="utf-8")
+        self.originals = {path: path.read_text(encoding="utf-8") for path in self.code_files}
         self.site = folder.parent / f"site-{name}"
 
     def build(self, memory: bool = False, **env: str) -> measure.Run:
@@ -60,24 +64,27 @@ class Tool:
         shutil.rmtree(self.cache, ignore_errors=True)
 
     def edit(self, number: int):
-        """Add `print("edited", number)` as the last line of the example (from its original)."""
-        self.code_file.write_text(self.edited(number), encoding="utf-8")
+        """Add `print("edited", number)` as the last line of the example (from its original), in
+        every file that shows it."""
+        for path in self.code_files:
+            path.write_text(self.edited(path, number), encoding="utf-8")
 
-    def edited(self, number: int) -> str:
-        code = generate.section_code(MODULE, SECTION)
+    def edited(self, path: Path, number: int) -> str:
+        code, original = generate.section_code(MODULE, SECTION), self.originals[path]
         line = f'print("edited", {number})'
-        if self.code_file.suffix == ".ipynb":
-            notebook = json.loads(self.original)
+        if path.suffix == ".ipynb":
+            notebook = json.loads(original)
             cell, = (c for c in notebook["cells"] if c["cell_type"] == "code" and c["source"] == code)
             cell["source"] += "\n" + line
             return json.dumps(notebook, indent=1, ensure_ascii=False)
-        if self.code_file.suffix == ".md":
-            assert self.original.count(code) == 1, f"{self.code_file} shows {SECTION} once"
-            return self.original.replace(code, code + "\n" + line)
-        return measure.with_line_added(self.original, SECTION, line)
+        if path.suffix == ".md":
+            assert original.count(code) == 1, f"{path} shows {SECTION} once"
+            return original.replace(code, code + "\n" + line)
+        return measure.with_line_added(original, SECTION, line)
 
     def restore(self):
-        self.code_file.write_text(self.original, encoding="utf-8")
+        for path, original in self.originals.items():
+            path.write_text(original, encoding="utf-8")
 
 
 def median(values: list[float]) -> float:
@@ -98,7 +105,7 @@ def main() -> None:
         code_of = {peer: generate.generate(work / peer, peer) for peer in generate.PEERS}
         shown, every = generate.shown_examples()
         tools = [
-            Tool("project", Path(sys.executable), own, own / "snippets" / f"{MODULE}.py", work / "cache",
+            Tool("project", Path(sys.executable), own, [own / "snippets" / f"{MODULE}.py"], work / "cache",
                  {"SNIPPETS_CACHE": str(work / "cache")}),
             Tool("markdown-exec", PEERS_PYTHON, work / "markdown-exec", code_of["markdown-exec"][MODULE],
                  work / "markdown-exec" / ".cache", ONE_THREAD),
@@ -167,8 +174,9 @@ def _ratio(own: float, peer: float) -> str:
 def _report(figures, records_only, served, runs, shown, every, loads, seconds) -> None:
     med = {tool: {kind: median(values) for kind, values in kinds.items()} for tool, kinds in figures.items()}
     own, me, nb = med["project"], med["markdown-exec"], med["mkdocs-jupyter"]
-    print(f"medians of {runs} runs, interleaved; {shown} of {every} examples on {len(generate.english_pages())}"
-          f" English pages; {os.cpu_count()} cores; ratio = this project / peer")
+    english = len(generate.english_pages())
+    print(f"medians of {runs} runs, interleaved; {shown} of {every} examples on {english} English and"
+          f" {len(generate.pages()) - english} Japanese pages; {os.cpu_count()} cores; ratio = this project / peer")
     print(f"load averages (1, 5, 15 min) through the run: {' | '.join(loads)}; took {seconds / 60:.1f} min")
     print()
     print("| build | this project | markdown-exec (1 thread) | mkdocs-jupyter |")
