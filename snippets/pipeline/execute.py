@@ -1,10 +1,11 @@
 """Run examples in worker processes and capture what they print and plot.
 
-Each worker imports torch once, and the libraries the page modules import; each
-example then runs in a fork of its worker, which imports the example's page module
-afresh, so no example sees another's state (random generators, figures, globals,
-what another page sets when imported, such as print options).
-Only this module touches torch and matplotlib, and only inside the workers.
+The workers are forked from one server process that imported torch, and the libraries
+the page modules import, once (see `Workers.start`); each example then runs in a fork of
+its worker, which imports the example's page module afresh, so no example sees another's
+state (random generators, figures, globals, what another page sets when imported, such as
+print options).
+Only this module touches torch and matplotlib, and only inside the workers and their server.
 
 Workers for another CPU kernel set (``ATEN_CPU_CAPABILITY=default``) are a pool
 of their own, with the variable set before they import torch: torch reads it once.
@@ -91,14 +92,15 @@ class Workers:
     def start(self, count: int, warm_up: bool = True, kernels: str = "") -> ProcessPoolExecutor:
         """Start ``count`` worker processes now (or reuse those already running) and return them.
 
-        Starting a worker means importing torch, a second or two that the build
-        overlaps with its own start-up; ``mkdocs serve`` keeps the workers between
+        Workers are forked from a server process that imports torch and warms it up first
+        (a few seconds, once per build or ``mkdocs serve`` session; see `_context`), so each
+        worker after the first costs little; ``mkdocs serve`` keeps the workers between
         rebuilds, so editing one example re-runs it at once. Workers never import a
         page module themselves (each example imports it in its fork), so they never
-        hold stale code. ``warm_up`` also pays torch's lazy imports, the imports of the
-        page modules (``torch.func``, ``torch.utils.checkpoint``...) and matplotlib's
-        first figure up front, worth it when each worker will run several examples.
-        ``kernels`` sets ``ATEN_CPU_CAPABILITY`` in the workers; each kernel set has its own pool.
+        hold stale code. ``warm_up`` (always done in the server) pays torch's lazy imports,
+        the imports of the page modules (``torch.func``, ``torch.utils.checkpoint``...) and
+        matplotlib's first figure up front. ``kernels`` sets ``ATEN_CPU_CAPABILITY`` in the
+        workers; each kernel set has its own pool, of workers started afresh.
         """
         count = max(1, count)
         pool = self.pools.setdefault(kernels, {"executor": None, "size": 0})
