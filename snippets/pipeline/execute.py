@@ -174,7 +174,12 @@ def prepare(warm_up: bool = True) -> None:
     """Make this process ready to fork examples from: torch and matplotlib imported, and with
     ``warm_up`` their first-use costs paid and the page modules' libraries imported. Done once
     per process; run at import by [`warm`][snippets.pipeline.warm] in the server the workers
-    are forked from, so they inherit it all."""
+    are forked from, so they inherit it all.
+
+    Examples:
+        >>> in_fork(lambda: prepare(warm_up=False) or {"threads": sys.modules["torch"].get_num_threads()}, "probe")
+        {'threads': 1}
+    """
     global _imported, _warmed_up
     if not _imported:
         os.environ["OMP_NUM_THREADS"] = "1"
