@@ -140,6 +140,24 @@ def test_stopping_a_build_ends_every_worker_and_example_once(stop, moment):
     assert build_process.stderr.read().count("Traceback") <= 1
 
 
+# What a worker reports of itself; eval is a builtin, so the task needs nothing imported there.
+WORKER_PROBE = ("__import__('time').sleep(1), __import__('os').getpid(), __import__('os').getppid(),"
+                " 'torch._decomp.decompositions_for_jvp' in __import__('sys').modules")
+
+
+def test_workers_are_forked_from_one_server_that_warmed_up():
+    workers = execute.Workers()
+    try:
+        pool = workers.start(2)
+        probes = [pool.submit(eval, WORKER_PROBE) for _ in range(2)]  # a second each: one per worker
+        (_, first, first_parent, first_warm), (_, second, second_parent, second_warm) = (
+            probe.result(timeout=120) for probe in probes)
+    finally:
+        workers.stop()
+    assert first != second and first_parent == second_parent != os.getpid()
+    assert first_warm and second_warm  # forward mode's decompositions, scripted by the server's warm-up
+
+
 def test_an_example_that_kills_its_process_is_reported():
     result = execute.in_fork(lambda: os._exit(3), "snippets/m.py: example 'e'")
     assert result["error"] == "snippets/m.py: example 'e' killed its process (status 768)"
