@@ -110,8 +110,7 @@ class Workers:
                 executor.shutdown(wait=False)  # what it was given still runs
             executor = ProcessPoolExecutor(count, mp_context=_context(kernels), initializer=_start_worker,
                                            initargs=(warm_up, kernels))
-            for _ in range(count):  # such a pool starts a process per waiting task: start them all
-                executor.submit(os.getpid)
+            threading.Thread(target=_start_processes, args=(executor, count), daemon=True).start()
             if not _stop_at_exit:
                 # Before concurrent.futures' own exit handler (they run last registered first), which
                 # would wait for a running example to finish: on Ctrl-C that may be its whole time limit.
@@ -135,6 +134,17 @@ class Workers:
                 pool["executor"].shutdown(wait=True, cancel_futures=True)
         self.pools.clear()
         _live.discard(self)
+
+
+def _start_processes(executor: ProcessPoolExecutor, count: int) -> None:
+    """Start every process of a new pool (it starts one per waiting task), away from the build's
+    thread: the first waits until the server has imported torch, seconds in which MkDocs, under
+    ``mkdocs serve`` with nothing to run yet, goes on with its first build."""
+    try:
+        for _ in range(count):
+            executor.submit(os.getpid)
+    except RuntimeError:  # stopped meanwhile (Ctrl-C, or the build ended): nothing to start
+        pass
 
 
 def _context(kernels: str):
