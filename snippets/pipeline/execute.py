@@ -187,7 +187,10 @@ def prepare(warm_up: bool = True) -> None:
     are forked from, so they inherit it all.
 
     Examples:
-        >>> in_fork(lambda: prepare(warm_up=False) or {"threads": sys.modules["torch"].get_num_threads()}, "probe")
+        >>> def threads():
+        ...     prepare(warm_up=False)
+        ...     return {"threads": sys.modules["torch"].get_num_threads()}
+        >>> in_fork(threads, "probe")
         {'threads': 1}
     """
     global _imported, _warmed_up
