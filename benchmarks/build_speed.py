@@ -268,12 +268,15 @@ print(statistics.median(times))
 
 
 def _peak_memory(scratch: Path) -> tuple[float, float]:
-    """Peak resident memory of a cold run: the process driving it, and its largest worker."""
+    """Peak resident memory of a cold run: the process driving it, and its largest worker (or
+    example). The workers are forked from a server that ends after the run, handed to this
+    process then: its largest is read when it is reaped."""
     script = ("import resource; from snippets.pipeline import build; build.produce(execute=True); "  # workers ended
               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    measure.adopt_orphans()
     own, children = (int(v) / 1024 for v in _in_fresh_python(script, scratch))
-    return own, children
+    return own, max(children, measure.reap_orphans())
 
 
 def _in_fresh_python(script: str, scratch: Path) -> list[str]:

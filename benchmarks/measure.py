@@ -98,7 +98,7 @@ class PeakPss(threading.Thread):
         return self.peak / 1024
 
 
-def _adopt_orphans() -> None:
+def adopt_orphans() -> None:
     """Make this process the one a build's orphans are handed to (Linux's child subreaper), so
     their CPU is counted: a process that outlives its parent, such as the server the project's
     workers are forked from, which ends just after the build, would otherwise be nobody's."""
@@ -112,22 +112,27 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _reap_orphans(limit: float = 30) -> None:
-    """Wait for the processes a run left behind (handed to this one), up to ``limit`` seconds."""
-    deadline = time.monotonic() + limit
+def reap_orphans(limit: float = 30) -> float:
+    """Wait for the processes a run left behind (handed to this one), up to ``limit`` seconds;
+    returns the largest resident set (MiB) among them and the processes they waited for, such as
+    the project's workers and their examples, forked from a server that ends after the build."""
+    deadline, largest = time.monotonic() + limit, 0
     while time.monotonic() < deadline:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, _, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            break
         if pid == 0:
             time.sleep(0.05)
+        else:
+            largest = max(largest, usage.ru_maxrss)
+    return largest / 1024
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str], memory: bool = False) -> Run:
     """Run a command to its end; a failing command stops the benchmark with its last output.
     Its CPU is that of the whole tree, orphans included, waited for once the command ends."""
-    _adopt_orphans()
+    adopt_orphans()
     with tempfile.TemporaryFile() as log:
         cpu_before = _children_cpu()
         start = time.perf_counter()
@@ -138,7 +143,7 @@ def run(command: list[str], cwd: Path, env: dict[str, str], memory: bool = False
             sampler.start()
         _, status, _ = os.wait4(process.pid, 0)
         wall = time.perf_counter() - start
-        _reap_orphans()
+        reap_orphans()
         process.returncode = os.waitstatus_to_exitcode(status)
         peak = sampler.stop() if sampler else 0.0
         if process.returncode:
