@@ -160,8 +160,8 @@ def prepared(markdown: str, renamed: dict[str, str] | None = None) -> str:
         (True, True)
     """
     markdown = FRONT_MATTER.sub("", markdown, count=1).lstrip("\n")
-    page_of = {page.stem.replace("-", "_"): page.name for page in english_pages()}  # as the project's plugin
-    markdown = DIRECTIVE.sub(lambda match: readers_reference(page_of) if match["name"] == "readers_helpers" else "",
+    pages = [page.name for page in english_pages()]
+    markdown = DIRECTIVE.sub(lambda match: readers_reference(pages) if match["name"] == "readers_helpers" else "",
                              markdown)
     for name, new in (renamed or {}).items():
         markdown = markdown.replace(f"]({name}", f"]({new}")

@@ -259,10 +259,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
 
     def _directive(self, match, markdown, page):
         if match["name"] == "readers_helpers":  # the readers' API reference (docs/reference.md)
-            here = posixpath.dirname(page.file.src_uri)
-            page_of = {module: posixpath.relpath(uri, here) for module, uri in (
-                (p.src_uri[:-3].replace("-", "_"), p.src_uri) for p in self.pages)}
-            return render.readers_reference(page_of)
+            return render.readers_reference([p.src_uri for p in self.pages], posixpath.dirname(page.file.src_uri))
         if match["name"] == "standalone_report":  # after on_nav, which wrote the runnable copies
             return downloads.standalone_report([c for copies in self.runnable.values() for c in copies.values()],
                                                page.file.src_uri)

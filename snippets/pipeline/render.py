@@ -293,13 +293,13 @@ def readers_helpers(module: str) -> list[str]:
             and not node.name.startswith("_")]
 
 
-def readers_reference(page_of: dict[str, str]) -> str:
+def readers_reference(pages: list[str], here: str = "") -> str:
     """The Markdown of the readers' API reference: for each page module, its helpers rendered by
-    mkdocstrings and a link to the page that uses them. ``page_of`` maps a module to its page
-    (a path relative to the reference page).
+    mkdocstrings and a link to the page that uses them (its module's name with ``-`` for ``_``).
+    ``pages`` are the site's pages (paths under docs/); ``here``, the reference page's folder.
 
     Examples:
-        >>> print(readers_reference({"autograd_basics": "autograd-basics.md"}))
+        >>> print(readers_reference(["index.md", "autograd-basics.md"]))
         ## `snippets.autograd_basics`
         <BLANKLINE>
         Defined for [autograd-basics](autograd-basics.md).
@@ -311,6 +311,7 @@ def readers_reference(page_of: dict[str, str]) -> str:
               show_root_toc_entry: false
               heading_level: 3
     """
+    page_of = {posixpath.splitext(uri)[0].replace("-", "_"): posixpath.relpath(uri, here) for uri in pages}
     parts = []
     for module in page_modules():
         names = readers_helpers(module)
