@@ -30,7 +30,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File
 
-from . import build, dirty, downloads, render, translations
+from . import build, dirty, downloads, render, rendered, translations
 from .examples import ExampleError, all_examples, module_source, page_modules
 from .grammar import AUTODOC, DIRECTIVE
 from .settings import Settings
@@ -255,6 +255,9 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         if page.file.src_uri in self.stale:  # a translation behind its English page says so
             markdown = translations.notice(self.stale[page.file.src_uri]) + "\n" + markdown
         markdown = render.add_outputs(markdown, self.outcomes, page.file.src_uri)
+        page.render = rendered.cached_render(  # MkDocs converts the page next: the HTML of an earlier build if unchanged
+            page, page.render, self.pipeline.settings.cache_dir / "pages",
+            lambda: dirty.docstrings_state(known=self.docstrings_known))
         return render.add_runnable_links(markdown, self.runnable.get(page.file.src_uri, {}), page.url)
 
     def _directive(self, match, markdown, page):
