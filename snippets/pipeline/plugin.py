@@ -12,7 +12,8 @@ The flow from ``mkdocs build`` to a page:
 3. ``on_nav``: each page's script, notebook and runnable copies are generated; under
    ``mkdocs serve --dirty``, the pages whose examples, reports or docstrings changed are marked.
 4. ``on_page_markdown``: the page's examples are collected (waiting for those still running),
-   their figures added to the site, outputs and drift written under the code.
+   their figures added to the site, outputs and drift written under the code; MkDocs then
+   converts the page, or takes the HTML of an earlier build ([`rendered`][snippets.pipeline.rendered]).
 5. ``on_post_build``: examples shown on no page are checked; unused cache entries removed.
 """
 
