@@ -14,6 +14,7 @@ import pytest
 
 import snippets
 from conftest import RUN_IN_SITE_BUILD
+from reader import page_path
 from snippets.pipeline.examples import PROJECT_DIR, all_examples, module_source, page_modules, sections
 from snippets.pipeline.render import include_problems, included_sections
 
@@ -120,6 +121,26 @@ def test_strict_build_from_the_records_alone(tmp_path, outcomes, built_site):
                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-4000:]
     assert _search_order(tmp_path) == _search_order(built_site)
+
+
+def test_search_indexes_each_formula_as_its_tex_and_the_page_shows_it_typeset(built_site):
+    """KaTeX typesets a page after the search plugin has read it: typeset first, the index held each
+    formula three times over (glyphs, MathML and TeX run together, "a=(2,3)a = (2, 3)a=(2,3)")."""
+    docs = json.loads((built_site / "search" / "search_index.json").read_text(encoding="utf-8"))["docs"]
+    text_of = {}
+    for doc in docs:
+        text_of[doc["location"].split("#")[0]] = text_of.get(doc["location"].split("#")[0], "") + doc["text"]
+    checked = 0
+    for page in PAGES:
+        formulas = [f for f in re.findall(r"\\\((.+?)\\\)", page.read_text(encoding="utf-8")) if not set("<>&") & set(f)]
+        if not formulas:
+            continue
+        location = page_path(page.relative_to(DOCS).as_posix())
+        html = (built_site / location / "index.html").read_text(encoding="utf-8")
+        assert html.count('<span class="katex">') >= len(formulas), page
+        assert [f for f in formulas if f"\\({f}\\)" not in text_of[location]] == [], page
+        checked += 1
+    assert checked >= 4
 
 
 def test_site_build_renders_pages_while_an_example_runs(built_site):

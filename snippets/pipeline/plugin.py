@@ -277,12 +277,14 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
 
     def on_page_content(self, html, page, config, files):
         self.urls_rendered.add(page.url)
+        return html
+
+    @event_priority(-50)  # after the search plugin (0) indexed the page: the formulas' TeX, not KaTeX's spans
+    def on_page_context(self, context, page, config, nav):
         try:
-            return render.typeset_math(html, self.katex)
+            page.content = render.typeset_math(page.content, self.katex)
         except ValueError as problem:
             raise PluginError(f"docs/{page.file.src_uri}: {problem}") from None
-
-    def on_page_context(self, context, page, config, nav):
         context["downloads"] = self.downloads.get(page.file.src_uri)
         return context
 
