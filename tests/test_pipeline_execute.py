@@ -11,7 +11,11 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -143,6 +147,43 @@ def test_stopping_a_build_ends_every_worker_and_example_once(stop, moment):
 # What a worker reports of itself; eval is a builtin, so the task needs nothing imported there.
 WORKER_PROBE = ("__import__('time').sleep(1), __import__('os').getpid(), __import__('os').getppid(),"
                 " 'torch._decomp.decompositions_for_jvp' in __import__('sys').modules")
+
+
+def test_examples_are_handed_to_a_pool_still_starting_without_holding_up_the_build(monkeypatch):
+    """The pool holds its lock while its first process waits for the server to import torch (seconds):
+    the build hands its examples over from a thread and goes on; each result still reaches its future."""
+    gate, submit = threading.Event(), ProcessPoolExecutor.submit
+
+    def held(pool, *args, **kwargs):
+        gate.wait()
+        return submit(pool, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", held)
+    workers, handed = execute.Workers(), {}
+    try:
+        build = threading.Thread(target=lambda: handed.update(workers.submit([Example("autograd_basics", "chain_rule", 0)], 1)))
+        build.start()
+        build.join(timeout=30)
+        returned = not build.is_alive()
+        gate.set()
+        assert returned, "submit waited for the pool"
+        assert handed["autograd_basics:chain_rule"].result(timeout=120)["text"].startswith("tensor(15.)")
+    finally:
+        gate.set()
+        workers.stop()
+
+
+def test_the_process_examples_are_forked_from_keeps_its_memory_in_huge_pages():
+    """Forking a process, and ending the fork, costs a page-table entry per page: 2 MiB pages make
+    each example's fork cheaper (Linux 6.1 and later can move memory into them: MADV_COLLAPSE)."""
+    switch = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    release = tuple(int(part) for part in re.findall(r"\d+", os.uname().release)[:2])
+    if not switch.exists() or "[never]" in switch.read_text() or release < (6, 1):
+        pytest.skip("this kernel cannot move memory into huge pages (MADV_COLLAPSE)")
+    probe = ("import re; from snippets.pipeline import execute; execute.prepare(warm_up=False); "
+             "print(re.search(r'AnonHugePages:\\s+(\\d+)', open('/proc/self/smaps_rollup').read())[1])")
+    run = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    assert int(run.stdout) > 64 * 1024  # kB, of about 170 MiB that importing torch and matplotlib fills
 
 
 def test_workers_are_forked_from_one_server_that_warmed_up():
