@@ -3,7 +3,7 @@
 Run with `make bench` (or `.venv/bin/python benchmarks/build_speed.py --runs 3`). Every build
 goes to a temporary directory with its own cache, so the working tree is not touched.
 
-(a) a build with execution switched off (SNIPPETS_EXECUTE=0)
+(a) a build with execution switched off (SNIPPETS_EXECUTE=0), its converted pages cached
 (b) a warm build: every example cached, nothing changed
 (c) a build after changing one example (its cache entry removed)
 (d) a cold build with an empty cache, on 1 worker and on all cores
@@ -15,11 +15,11 @@ and, to show which part of (d) more cores can share, every example run again on 
 Then the targets of issue 17 that need no peer (`make bench-peers` judges the rest):
 (1) an edit to one example until its page is served under `mkdocs serve --dirty` (in a copy of the
     project, caches warm), against (a); (2) (b) against (a); (3) a cold build with the default
-    number of workers, wall time and CPU of its whole process tree, against one process doing the
-    same work: the same examples run in one Python process (benchmarks/one_process.py, one torch
-    thread as each worker has) and the same site built from their records (a), one after the
-    other, as markdown-exec does in one process (the examples alone are printed too);
-(4) the peak PSS of that build's process tree against the one process's running the examples.
+    number of workers, wall time and CPU of its whole process tree, against one Python process
+    doing the same work, as markdown-exec does (benchmarks/one_process.py): the same examples, one
+    after the other on one torch thread as each worker has, then the same site built from their
+    records, every page converted (an empty cache, as the cold build has);
+(4) the peak PSS of that build's process tree against that one process's.
 """
 
 import argparse
@@ -85,7 +85,7 @@ def main() -> None:
 
     try:
         timed(build, SNIPPETS_CACHE=str(warm))  # fill the warm cache once
-        a = median_of(runs, nothing, build, SNIPPETS_EXECUTE="0")
+        a = median_of(runs, nothing, build, SNIPPETS_EXECUTE="0", SNIPPETS_CACHE=str(warm))
         b = median_of(runs, warm_copy(), build, SNIPPETS_CACHE=str(scratch))
         if targets_only:
             targets = _targets(runs, work, warm, build, empty_cache, scratch)
@@ -137,21 +137,21 @@ def main() -> None:
 
 def _targets(runs: int, work: Path, warm: Path, build: list[str], empty_cache, scratch: Path) -> dict:
     """The figures of issue 17's targets 1, 3 and 4 (medians), and the load through them."""
-    loads, cold, one, pages = [measure.load()], [], [], []
+    loads, cold, one = [measure.load()], [], []
     reference = [sys.executable, str(PROJECT / "benchmarks" / "one_process.py")]
     for _ in range(runs):  # interleaved, so a change of load hits all alike
         empty_cache()
         cold.append(measure.run(build, PROJECT, {"SNIPPETS_CACHE": str(scratch)}, memory=True))
-        one.append(measure.run(reference, PROJECT, {"OMP_NUM_THREADS": "1"}, memory=True))
-        pages.append(measure.run(build, PROJECT, {"SNIPPETS_EXECUTE": "0"}))
+        empty_cache()  # every page converted, as in the cold build
+        one.append(measure.run(reference, PROJECT, {"OMP_NUM_THREADS": "1", "SNIPPETS_EXECUTE": "0",
+                                                    "SNIPPETS_CACHE": str(scratch)}, memory=True))
     loads.append(measure.load())
     serve = _serve_edit(runs, work, warm)
     loads.append(measure.load())
     median = lambda field, values: statistics.median(getattr(v, field) for v in values)  # noqa: E731
     return {"serve": serve, "loads": loads,
             **{f"cold {f}": median(f, cold) for f in ("wall", "cpu", "peak_mib")},
-            **{f"one {f}": median(f, one) for f in ("wall", "cpu", "peak_mib")},
-            **{f"pages {f}": median(f, pages) for f in ("wall", "cpu")}}
+            **{f"one {f}": median(f, one) for f in ("wall", "cpu", "peak_mib")}}
 
 
 def _serve_edit(runs: int, work: Path, warm: Path) -> float:
@@ -181,10 +181,10 @@ def _serve_edit(runs: int, work: Path, warm: Path) -> float:
 
 
 def _print_targets(a: float, b: float, t: dict) -> None:
-    one_cpu, one_wall = t["one cpu"] + t["pages cpu"], t["one wall"] + t["pages wall"]
-    print(f"one process: the examples {t['one wall']:.2f} s, {t['one cpu']:.1f} s CPU (the cold build takes"
-          f" {t['cold cpu'] / t['one cpu']:.2f} x this CPU), then the site from their records"
-          f" {t['pages wall']:.2f} s, {t['pages cpu']:.1f} s CPU")
+    one_cpu, one_wall = t["one cpu"], t["one wall"]
+    print(f"one process, the examples and then the site from their records: {one_wall:.2f} s, {one_cpu:.1f} s CPU,"
+          f" {t['one peak_mib']:.0f} MiB; the cold build: {t['cold wall']:.2f} s, {t['cold cpu']:.1f} s CPU,"
+          f" {t['cold peak_mib']:.0f} MiB")
     print(f"targets of issue 17 (load averages 1, 5, 15 min through them: {' | '.join(t['loads'])}):")
     rows = [
         ("1 edit -> page under serve <= 1/2 records-only (a)", t["serve"] / a, 0.5, f"{t['serve']:.2f} s / {a:.2f} s"),
