@@ -92,21 +92,34 @@ def render_key(page, config, files, docstrings) -> str:
     """
     markdown = page.markdown
     config_file = Path(config.config_file_path) if config.config_file_path else None
-    base = config_file.parent if config_file else Path.cwd()
-    included = sorted({match["path"].split(":")[0] for match in ANY_INCLUDE.finditer(markdown)})
     parts = [FORMAT, markdown, page.file.src_uri, page.url, config.theme["language"],
              config_file.read_text(encoding="utf-8") if config_file else repr(config.markdown_extensions),
              sorted(file.src_uri for file in files),
-             [(path, _read(base / path)) for path in included],
+             _included(markdown, getattr(config, "mdx_configs", None) or {}),
              docstrings() if AUTODOC.search(markdown) else "",
              _versions()]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
+def _included(markdown: str, options: dict) -> list[tuple[str, str]]:
+    """The files pymdownx.snippets puts into the page, and their text, found as it finds them: under
+    the first of its base paths (from the working folder) that holds them; those it appends to
+    every page too."""
+    snippets = options.get("pymdownx.snippets", {})
+    bases = snippets.get("base_path", ["."])
+    bases = [bases] if isinstance(bases, str) else bases
+    paths = {match["path"].split(":")[0] for match in ANY_INCLUDE.finditer(markdown)} | set(snippets.get("auto_append", []))
+    found = []
+    for path in sorted(paths):
+        where = next((Path(base) / path for base in bases if (Path(base) / path).is_file()), None)
+        found.append((path, _read(where) if where else ""))  # a missing one: pymdownx.snippets reports it
+    return found
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):  # pymdownx.snippets reports it
+    except (OSError, UnicodeDecodeError):
         return ""
 
 
