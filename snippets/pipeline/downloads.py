@@ -289,9 +289,12 @@ def _runnable_body(module: str, name: str, shown: set[str]) -> tuple[str, list[s
     unshown = [s.first for s in used.values() if section_of(s) not in shown]
     adds = [bound for s in used.values() if not isinstance(s.node, (ast.Import, ast.ImportFrom))
             for bound in sorted(s.binds)]
+    in_section: dict[str | None, list] = {}
+    for statement in module_statements(source):
+        in_section.setdefault(section_of(statement), []).append(statement)
     parts = []
     for section, (start, end) in where:
-        statements = [s for s in module_statements(source) if section_of(s) == section]
+        statements = in_section.get(section, [])
         if section == name or not any(id(s) in used for s in statements):
             continue
         keep = set(range(start, end - 1))  # indices of the lines between the markers
