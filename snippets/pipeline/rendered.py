@@ -48,12 +48,15 @@ def cached_render(page, render, folder: Path, docstrings):
         >>> converted = []
         >>> def convert(config, files):
         ...     converted.append(page.url)
-        ...     page.content, page.toc, page._title_from_render = '<h1 id="hi">Hi</h1>', get_toc([]), "Hi"
-        ...     page.present_anchor_ids, page.links_to_anchors = {"hi"}, {}
-        >>> config = Namespace(config_file_path=None, theme={"language": "en"}, markdown_extensions=[], plugins={})
+        ...     page.content, page.toc = '<h1 id="hi">Hi</h1>', get_toc([])
+        ...     page._title_from_render, page.present_anchor_ids = "Hi", {"hi"}
+        ...     page.links_to_anchors = {}
+        >>> config = Namespace(config_file_path=None, theme={"language": "en"},
+        ...                    markdown_extensions=[], plugins={})
         >>> folder = Path(tempfile.mkdtemp())
         >>> for build in range(2):
-        ...     page = Namespace(markdown="# Hi", url="hi/", file=Namespace(src_uri="hi.md"))
+        ...     page = Namespace(markdown="# Hi", url="hi/",
+        ...                      file=Namespace(src_uri="hi.md"))
         ...     cached_render(page, convert, folder, lambda: "")(config, [])
         >>> converted, page.content, page.present_anchor_ids
         (['hi/'], '<h1 id="hi">Hi</h1>', {'hi'})
@@ -81,13 +84,15 @@ def render_key(page, config, files, docstrings) -> str:
 
     Examples:
         >>> from types import SimpleNamespace as Namespace
-        >>> config = Namespace(config_file_path=None, theme={"language": "en"}, markdown_extensions=["toc"])
+        >>> config = Namespace(config_file_path=None, theme={"language": "en"},
+        ...                    markdown_extensions=["toc"])
         >>> def key(markdown, docstrings):
-        ...     page = Namespace(markdown=markdown, url="api/", file=Namespace(src_uri="api.md"))
+        ...     page = Namespace(markdown=markdown, url="api/",
+        ...                      file=Namespace(src_uri="api.md"))
         ...     return render_key(page, config, [], lambda: docstrings)
-        >>> key("# API", docstrings="v1") == key("# API", docstrings="v2")  # no mkdocstrings here
+        >>> key("# API", "v1") == key("# API", "v2")  # no mkdocstrings block
         True
-        >>> key("::: snippets", docstrings="v1") == key("::: snippets", docstrings="v2")
+        >>> key("::: snippets", "v1") == key("::: snippets", "v2")
         False
     """
     markdown = page.markdown
