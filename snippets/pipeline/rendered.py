@@ -174,9 +174,10 @@ def _recording(page, config):
     if handlers is not None:
         register = handlers.inventory.register
 
-        def record_object(**kwargs):
-            left["inventory"].append(kwargs)
-            return register(**kwargs)
+        def record_object(name, domain, role, uri, priority=1, dispname=None):  # Inventory.register's
+            entry = {"name": name, "domain": domain, "role": role, "uri": uri, "priority": priority, "dispname": dispname}
+            left["inventory"].append(entry)
+            return register(**entry)
 
         handlers.inventory.register = record_object
     for logger in loggers:
