@@ -15,7 +15,6 @@ replay: it starts every configured handler before any page is converted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from mkdocs.structure.toc import get_toc
 
+from .dirty import fingerprint
 from .grammar import ANY_INCLUDE, AUTODOC
 
 # Bump when what an entry holds changes.
@@ -64,7 +64,7 @@ def cached_render(page, render, folder: Path, docstrings):
 
     def render_page(config, files) -> None:
         key = render_key(page, config, files, docstrings)
-        path = folder / f"{hashlib.sha256(page.url.encode()).hexdigest()[:32]}.json"
+        path = folder / f"{fingerprint(page.url)[:32]}.json"  # one entry per page address
         kept = _load(path)
         if kept is not None and kept["key"] == key:
             _restore(page, kept, config, files)
@@ -103,7 +103,7 @@ def render_key(page, config, files, docstrings) -> str:
              _included(markdown, getattr(config, "mdx_configs", None) or {}),
              docstrings() if AUTODOC.search(markdown) else "",
              _versions()]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return fingerprint(*parts)
 
 
 def _included(markdown: str, options: dict) -> list[tuple[str, str]]:
