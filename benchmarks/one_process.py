@@ -29,10 +29,11 @@ if failed:
     sys.exit("\n".join(failed))
 examples = time.process_time() - started
 
-config = load_config(str(PROJECT / "mkdocs.yml"), strict=True, site_dir=tempfile.mkdtemp(prefix="one-process-site-"))
-config.plugins.on_startup(command="build", dirty=False)
-try:
-    build(config)
-finally:
-    config.plugins.on_shutdown()
+with tempfile.TemporaryDirectory(prefix="one-process-site-") as site:  # each run's site removed after it
+    config = load_config(str(PROJECT / "mkdocs.yml"), strict=True, site_dir=site)
+    config.plugins.on_startup(command="build", dirty=False)
+    try:
+        build(config)
+    finally:
+        config.plugins.on_shutdown()
 print(f"{len(all_examples())} examples: {examples:.1f} s CPU; the site: {time.process_time() - started - examples:.1f} s CPU")
