@@ -80,12 +80,14 @@ class Tiny:
 
 
 def _submit_in_forks(self, chosen, workers=None, kernels=""):
-    """`Workers.submit` without the worker processes: each example runs in a fork of this process,
-    as a worker's fork runs it (`run_in_fork`); a result is ready when this returns."""
+    """`Workers.submit` without the worker processes: each page's examples run in forks of a fork of
+    this process, as a worker runs them (`run_page`); a result is ready when this returns."""
     futures = {}
-    for e in chosen:
-        futures[e.id] = Future()
-        futures[e.id].set_result(execute.run_in_fork(e.module, e.name, self.time_limit))
+    for task in execute.page_tasks(chosen, 1):
+        results = execute.run_page(task[0].module, [e.name for e in task], self.time_limit)
+        for e in task:
+            futures[e.id] = Future()
+            futures[e.id].set_result(results[e.name])
     return futures
 
 

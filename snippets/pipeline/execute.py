@@ -1,10 +1,10 @@
 """Run examples in worker processes and capture what they print and plot.
 
 The workers are forked from one server process that imported torch, and the libraries
-the page modules import, once (see `Workers.start`); each example then runs in a fork of
-its worker, which imports the example's page module afresh, so no example sees another's
-state (random generators, figures, globals, what another page sets when imported, such as
-print options).
+the page modules import, once (see `Workers.start`). A worker runs a page's examples by forking
+a process that imports the page module afresh, once, and runs each example in a fork of that
+process (`run_page`): no example sees another's state (random generators, figures, globals,
+what another page sets when imported, such as print options), and no worker holds stale code.
 Only this module touches torch and matplotlib, and only inside the workers and their server.
 
 Workers for another CPU kernel set (``ATEN_CPU_CAPABILITY=default``) are a pool
@@ -90,7 +90,8 @@ class Workers:
         count = min(workers or Settings().workers_for(), len(examples))
         pool = self.start(count, warm_up=len(examples) > count, kernels=kernels)
         futures = {e.id: Future() for e in examples}
-        threading.Thread(target=_hand_over, args=(pool, examples, futures, self.time_limit), daemon=True).start()
+        threading.Thread(target=_hand_over, args=(pool, page_tasks(examples, count), futures, self.time_limit),
+                         daemon=True).start()
         return futures
 
     def start(self, count: int, warm_up: bool = True, kernels: str = "") -> ProcessPoolExecutor:
@@ -100,8 +101,8 @@ class Workers:
         (a few seconds, once per build or ``mkdocs serve`` session; see `_context`), so each
         worker after the first costs little; ``mkdocs serve`` keeps the workers between
         rebuilds, so editing one example re-runs it at once. Workers never import a
-        page module themselves (each example imports it in its fork), so they never
-        hold stale code. ``warm_up`` (always done in the server) pays torch's lazy imports,
+        page module themselves (a fork of theirs does, for each page they run: `run_page`),
+        so they never hold stale code. ``warm_up`` (always done in the server) pays torch's lazy imports,
         the imports of the page modules (``torch.func``, ``torch.utils.checkpoint``...) and
         matplotlib's first figure up front. ``kernels`` sets ``ATEN_CPU_CAPABILITY`` in the
         workers; each kernel set has its own pool, of workers started afresh.
@@ -140,27 +141,47 @@ class Workers:
         _live.discard(self)
 
 
-def _hand_over(pool: ProcessPoolExecutor, examples: list[Example], futures: dict[str, Future], time_limit: float) -> None:
-    """Give the examples to the pool, away from the build's thread, and pass each result on to
-    its future. The pool holds its lock while it starts a process, and its first process waits
-    seconds for the server to import torch: given from the build's thread, the build stood still
-    (4.3 s of a cold build) instead of reading, checking and rendering what needs no example."""
+def page_tasks(examples: list[Example], workers: int) -> list[list[Example]]:
+    """The examples as tasks of one page each, a page's examples dealt out in turn among the
+    workers: a task imports its page once (`run_page`), and a page run alone (an edit under
+    ``mkdocs serve``) still keeps every worker busy.
+
+    Examples:
+        >>> tasks = page_tasks([Example("a", name, 0) for name in "pqrs"] + [Example("b", "t", 0)], 2)
+        >>> [[e.name for e in task] for task in tasks]
+        [['p', 'r'], ['q', 's'], ['t']]
+    """
+    pages: dict[str, list[Example]] = {}
     for example in examples:
+        pages.setdefault(example.module, []).append(example)
+    return [page[first::workers] for page in pages.values() for first in range(min(workers, len(page)))]
+
+
+def _hand_over(pool: ProcessPoolExecutor, tasks: list[list[Example]], futures: dict[str, Future],
+               time_limit: float) -> None:
+    """Give the tasks to the pool, away from the build's thread, and pass each result on to
+    its example's future. The pool holds its lock while it starts a process, and its first process
+    waits seconds for the server to import torch: given from the build's thread, the build stood
+    still (4.3 s of a cold build) instead of reading, checking and rendering what needs no example."""
+    for task in tasks:
+        waiting = {e.name: futures[e.id] for e in task}
         try:
-            running = pool.submit(run_in_fork, example.module, example.name, time_limit)
+            running = pool.submit(run_page, task[0].module, list(waiting), time_limit)
         except RuntimeError as problem:  # the pool was stopped meanwhile (the build ended, Ctrl-C)
-            futures[example.id].set_exception(problem)
+            for future in waiting.values():
+                future.set_exception(problem)
             continue
-        running.add_done_callback(partial(_pass_on, futures[example.id]))
+        running.add_done_callback(partial(_pass_on, waiting))
 
 
-def _pass_on(future: Future, done: Future) -> None:
-    if done.cancelled():
-        future.cancel()
-    elif done.exception() is not None:
-        future.set_exception(done.exception())
-    else:
-        future.set_result(done.result())
+def _pass_on(futures: dict[str, Future], done: Future) -> None:
+    for name, future in futures.items():
+        if done.cancelled():
+            future.cancel()
+        elif done.exception() is not None:
+            future.set_exception(done.exception())
+        else:
+            future.set_result(done.result()[name])
 
 
 def _start_processes(executor: ProcessPoolExecutor, count: int) -> None:
@@ -292,7 +313,8 @@ def _leave(*signal_arguments) -> None:
 
 def _warm_up() -> None:
     """Pay lazy imports and first-use costs once per worker rather than once per forked example:
-    backward with an explicit gradient imports sympy through torch.fx (0.3 s), the first
+    the first tensor printed imports ``torch._subclasses.schema_check_mode`` (6 ms, in two of
+    every three examples' forks), backward with an explicit gradient imports sympy through torch.fx (0.3 s), the first
     optimizer step imports torch._dynamo (2 s), the first dual tensor of forward mode (``jvp``,
     ``jacfwd``) scripts its decompositions (0.2 s), and the first figure saved loads the fonts
     and builds the parser for the log axes' $10^{k}$ labels (0.25 s)."""
@@ -301,6 +323,7 @@ def _warm_up() -> None:
     import torch.autograd.forward_ad as forward_ad
 
     weight = torch.ones(2, requires_grad=True)
+    repr(weight)
     for optimizer in (torch.optim.SGD([weight], lr=0.1, momentum=0.9), torch.optim.Adam([weight], lr=0.1)):
         weight.mul(2).backward(torch.ones(2))
         optimizer.step()
@@ -333,21 +356,49 @@ def _import_libraries() -> None:
                         pass
 
 
-def run_in_fork(module_name: str, name: str, time_limit: float | None = None) -> dict:
-    """Run one example in a child process and return what [`capture`][snippets.pipeline.execute.capture] saw.
+def run_page(module_name: str, names: list[str], time_limit: float | None = None) -> dict[str, dict]:
+    """Run examples of one page, ``name -> `` what [`capture`][snippets.pipeline.execute.capture]
+    saw: in a child process that imports the page module, once, each example in a fork of that
+    child. Each example starts from the page as just imported, in a process no other page was
+    imported in; the import is paid once per page, not once per example (from 5 ms for most
+    pages to 33 ms for one that registers a custom operator).
+
+    The child shares the time limit: it must finish importing, and each example, within it (an
+    example is stopped, and reported, by the child; the child, if it stops answering, by this
+    process). An example that leaves processes running is ended alone; what it left is ended
+    with the child, when the page is done.
 
     Examples:
-        >>> run_in_fork("autograd_basics", "chain_rule")["error"] is None
+        >>> run_page("autograd_basics", ["chain_rule"])["chain_rule"]["error"] is None
         True
     """
-    where = f"snippets/{module_name}.py: example {name!r}"
+    limit = Settings.time_limit if time_limit is None else time_limit
+    where = {name: f"snippets/{module_name}.py: example {name!r}" for name in names}
 
-    def run():
-        gc.freeze()  # the worker's objects are never collected here: the collector copies none of their pages
-        _unpredictable_seeds()
-        return capture(importlib.import_module(f"snippets.{module_name}"), name)
+    def page():
+        try:
+            module = importlib.import_module(f"snippets.{module_name}")
+        except BaseException as problem:  # noqa: BLE001 - every example of the page reports it
+            return {"examples": {name: _failure(f"{where[name]}: {problem!r}") for name in names}}
+        gc.freeze()  # the page's objects are never collected in the examples' forks: none of their pages copied
+        results = {}
+        for name in names:
+            _still_working()
+            results[name] = in_fork(partial(_run_example, module, name), where[name], limit, own_group=False)
+        return {"examples": results}
 
-    return in_fork(run, where, time_limit)
+    ran = in_fork(page, f"snippets/{module_name}.py", limit, grace=PAGE_GRACE)
+    return ran["examples"] if "examples" in ran else {name: ran for name in names}
+
+
+# Seconds the child of `run_page` may stay silent beyond the time limit: stopping an example
+# takes that long (its stack is read for a second, then it is killed) before the child goes on.
+PAGE_GRACE = 5.0
+
+
+def _run_example(module, name: str) -> dict:
+    _unpredictable_seeds()
+    return capture(module, name)
 
 
 def _unpredictable_seeds() -> None:
@@ -359,22 +410,24 @@ def _unpredictable_seeds() -> None:
 
     random.seed()
     np.random.seed()
-    torch.seed()
+    torch.default_generator.seed()  # torch.seed() would also queue seeding CUDA, formatting the stack (3 ms)
 
 
-def in_fork(run, where: str, time_limit: float | None = None) -> dict:
+def in_fork(run, where: str, time_limit: float | None = None, grace: float = 0.0,
+            own_group: bool = True) -> dict:
     """Call ``run()`` in a forked child under the time limit (by default
     [`Settings`][snippets.pipeline.settings.Settings]'s); return its result (a JSON-able dict).
 
-    The child imports the page as it is now, so workers never hold stale code,
-    and leaves without cleanup handlers. ``where`` names the example in errors.
+    The child leaves without cleanup handlers. ``where`` names the example in errors.
 
     The limit is enforced from here, not inside the child, so an example that
-    catches every exception (a retry loop) cannot swallow it: at the limit the
-    child's stack is dumped by `faulthandler` (C level, nothing to catch),
-    then the child's whole process group is killed. The child also dies with
-    this process (``PR_SET_PDEATHSIG`` on Linux), so a killed worker leaves no
-    example running on its own.
+    catches every exception (a retry loop) cannot swallow it: when the child has
+    been silent for the limit (plus ``grace``) its stack is dumped by `faulthandler`
+    (C level, nothing to catch), then the child is killed, with its whole process
+    group if it has its own (``own_group``). A child that calls `_still_working`
+    starts its silence anew. The child also dies with this process
+    (``PR_SET_PDEATHSIG`` on Linux), so a killed worker leaves no example running
+    on its own.
 
     Examples:
         >>> in_fork(lambda: {"text": "hi"}, "nowhere")
@@ -386,11 +439,16 @@ def in_fork(run, where: str, time_limit: float | None = None) -> dict:
     workdir = tempfile.mkdtemp(prefix="example-")  # files an example writes land here, not in the project
     pid = os.fork()
     if pid == 0:
-        os.setpgid(0, 0)  # its own group: killed whole, with anything it starts
+        global _parent_pipe
+        if own_group:
+            os.setpgid(0, 0)  # its own group: killed whole, with anything it starts
         _die_with_parent()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.close(read_end)
         os.close(stack_read)
+        if _parent_pipe is not None:
+            os.close(_parent_pipe)  # its parent's pipe to the grandparent: that one closes when the parent ends
+        _parent_pipe = write_end
         faulthandler.register(signal.SIGUSR1, file=stack_write, all_threads=False)
         try:
             os.chdir(workdir)
@@ -404,12 +462,13 @@ def in_fork(run, where: str, time_limit: float | None = None) -> dict:
     os.close(write_end)
     os.close(stack_write)
     try:
-        payload = _read_all(read_end, time.monotonic() + limit)
+        payload = _read_all(read_end, limit + grace)
         stack = b""
         if payload is None:  # out of time: where was it?
             os.kill(pid, signal.SIGUSR1)
             stack = _read_burst(stack_read, timeout=1.0)
-        _kill_group(pid)  # the example, or anything it started and left behind; before it is reaped
+        # The example, or anything it started and left behind; before it is reaped.
+        (_kill_group if own_group else _kill)(pid)
         _, status = os.waitpid(pid, 0)
     finally:
         _running_children.discard(pid)
@@ -420,28 +479,35 @@ def in_fork(run, where: str, time_limit: float | None = None) -> dict:
         line = _deepest_project_frame(stack.decode(errors="replace")) or where
         return _failure(f"{line}: the example ran longer than {limit:g} s (the time limit, "
                         "SNIPPETS_TIME_LIMIT) and was stopped")
-    if not payload:
+    if not payload.strip():
         return _failure(f"{where} killed its process (status {status})")
     return json.loads(payload)
 
 
-# Forks running an example now, killed with their groups when the worker is told to stop.
+# Forks running an example now, killed with their groups when the worker is told to stop; and,
+# in a fork, the pipe to its parent (`_still_working`).
 _running_children: set[int] = set()
+_parent_pipe: int | None = None
+
+
+def _still_working() -> None:
+    """Tell the parent, from a fork made by `in_fork`, that this fork is not stuck: its silence
+    (what the time limit measures) starts anew. A blank line, which the result's JSON allows."""
+    os.write(_parent_pipe, b"\n")
 
 
 def _failure(error: str) -> dict:
     return {"text": "", "figures": [], "seconds": 0.0, "error": error}
 
 
-def _read_all(fd: int, deadline: float) -> bytes | None:
-    """Everything written to the pipe until it closes; ``None`` if the deadline comes first."""
+def _read_all(fd: int, silence: float) -> bytes | None:
+    """Everything written to the pipe until it closes; ``None`` if nothing comes for ``silence`` seconds."""
     chunks = []
-    while (remaining := deadline - time.monotonic()) > 0:
-        if select.select([fd], [], [], remaining)[0]:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+    while select.select([fd], [], [], silence)[0]:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
     return None
 
 
@@ -469,6 +535,13 @@ def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
         pass
 
 
