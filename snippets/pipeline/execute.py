@@ -21,6 +21,7 @@ import ctypes
 import faulthandler
 import gc
 import importlib
+import inspect
 import io
 import json
 import multiprocessing
@@ -142,19 +143,21 @@ class Workers:
 
 
 def page_tasks(examples: list[Example], workers: int) -> list[list[Example]]:
-    """The examples as tasks of one page each, a page's examples dealt out in turn among the
-    workers: a task imports its page once (`run_page`), and a page run alone (an edit under
-    ``mkdocs serve``) still keeps every worker busy.
+    """The examples as tasks of one page each, a page's examples cut into one run of neighbours
+    per worker: a task imports its page once (`run_page`), neighbours on a page tend to use the
+    same parts of torch (`_shared_first_use`), and a page run alone (an edit under ``mkdocs
+    serve``) still keeps every worker busy.
 
     Examples:
-        >>> tasks = page_tasks([Example("a", name, 0) for name in "pqrs"] + [Example("b", "t", 0)], 2)
+        >>> tasks = page_tasks([Example("a", name, 0) for name in "pqrst"] + [Example("b", "u", 0)], 2)
         >>> [[e.name for e in task] for task in tasks]
-        [['p', 'r'], ['q', 's'], ['t']]
+        [['p', 'q'], ['r', 's', 't'], ['u']]
     """
     pages: dict[str, list[Example]] = {}
     for example in examples:
         pages.setdefault(example.module, []).append(example)
-    return [page[first::workers] for page in pages.values() for first in range(min(workers, len(page)))]
+    return [page[first * len(page) // count:(first + 1) * len(page) // count]
+            for page in pages.values() for count in [min(workers, len(page))] for first in range(count)]
 
 
 def _hand_over(pool: ProcessPoolExecutor, tasks: list[list[Example]], futures: dict[str, Future],
@@ -380,6 +383,7 @@ def run_page(module_name: str, names: list[str], time_limit: float | None = None
             module = importlib.import_module(f"snippets.{module_name}")
         except BaseException as problem:  # noqa: BLE001 - every example of the page reports it
             return {"examples": {name: _failure(f"{where[name]}: {problem!r}") for name in names}}
+        _shared_first_use(module, names)
         gc.freeze()  # the page's objects are never collected in the examples' forks: none of their pages copied
         results = {}
         for name in names:
@@ -394,6 +398,27 @@ def run_page(module_name: str, names: list[str], time_limit: float | None = None
 # Seconds the child of `run_page` may stay silent beyond the time limit: stopping an example
 # takes that long (its stack is read for a second, then it is killed) before the child goes on.
 PAGE_GRACE = 5.0
+
+
+# Calls that import torch's compiler the first time (0.9 s of modules, torch._inductor's among
+# them): the same modules for torch.compile and for opcheck.
+COMPILER_CALLS = re.compile(r"\btorch\.compile\(|\bopcheck\(")
+
+
+def _shared_first_use(module, names: list[str]) -> None:
+    """Pay, in the page's process and once, a first-use cost that two or more of the task's
+    examples would each pay in their forks: importing torch's compiler. Examples that use it sit
+    together on a page, and a task keeps neighbours together (`page_tasks`)."""
+    users = [name for name in names if COMPILER_CALLS.search(_source(getattr(module, name, None)))]
+    if len(users) > 1:
+        importlib.import_module("torch._inductor.compile_fx")
+
+
+def _source(function) -> str:
+    try:
+        return inspect.getsource(function)
+    except (TypeError, OSError):  # not a function, or no source: the example's fork reports it
+        return ""
 
 
 def _run_example(module, name: str) -> dict:
