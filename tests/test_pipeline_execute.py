@@ -94,11 +94,13 @@ def test_an_example_writes_its_files_into_a_temporary_folder(tmp_path):
     assert not (PROJECT_DIR / "out.pt").exists()
 
 
+# A worker running an example as `run_page` does: in a fork (its own group) of a fork (the page's).
 STOPPED_BUILD = """
 import functools, sys, time
 from snippets.pipeline import execute
 pool = execute.Workers().start(1, warm_up=False)
-future = pool.submit(execute.in_fork, functools.partial(time.sleep, 600), "probe")
+example = functools.partial(execute.in_fork, functools.partial(time.sleep, 600), "example", own_group=False)
+future = pool.submit(execute.in_fork, example, "page")
 print(*pool._processes, flush=True)
 future.result()
 """
@@ -128,10 +130,10 @@ def test_stopping_a_build_ends_every_worker_and_example_once(stop, moment):
                                      preexec_fn=CTRL_C_REACHES_IT)
     workers = [int(pid) for pid in build_process.stdout.readline().split()]
     deadline = time.monotonic() + 120  # the server imports torch first, on cores the session's site build keeps busy
-    while moment == "example" and not any(_descendants(w) for w in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)  # until the example's fork is running
+    while moment == "example" and not any(len(_descendants(w)) > 1 for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the example's fork (in the page's) is running
     everything = _descendants(build_process.pid)
-    assert moment == "start-up" or len(everything) > len(workers) + 1, "the example never started"
+    assert moment == "start-up" or len(everything) > len(workers) + 2, "the example never started"
     if stop == "ctrl-c":  # the terminal sends SIGINT to the whole foreground group
         os.killpg(build_process.pid, signal.SIGINT)
     else:
@@ -197,6 +199,77 @@ def test_workers_are_forked_from_one_server_that_warmed_up():
         workers.stop()
     assert first != second and first_parent == second_parent != os.getpid()
     assert first_warm and second_warm  # forward mode's decompositions, scripted by the server's warm-up
+
+
+SHARED_PAGE = '''
+import os
+
+from snippets.pipeline.examples import example
+
+IMPORTED_BY = os.getpid()
+seen = []
+
+
+@example
+def first():
+    """Leaves a mark in the module."""
+    # --8<-- [start:first]
+    seen.append("first")
+    print(seen, IMPORTED_BY, os.getpid())
+    # --8<-- [end:first]
+
+
+@example
+def second():
+    """Leaves a mark in the module too."""
+    # --8<-- [start:second]
+    seen.append("second")
+    print(seen, IMPORTED_BY, os.getpid())
+    # --8<-- [end:second]
+'''
+
+
+def _page_module(tmp_path, monkeypatch, name: str, source: str) -> str:
+    """A page module ``snippets.<name>`` that `run_page` can import (in its fork only)."""
+    import snippets
+
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.setattr(snippets, "__path__", [*snippets.__path__, str(tmp_path)])
+    return name
+
+
+def test_the_examples_of_a_page_share_its_import_and_not_each_others_state(tmp_path, monkeypatch):
+    page = _page_module(tmp_path, monkeypatch, "shared_page", SHARED_PAGE)
+    results = execute.run_page(page, ["first", "second"])
+    (first, first_importer, first_pid), (second, second_importer, second_pid) = (
+        results[name]["text"].rsplit(" ", 2) for name in ("first", "second"))
+    assert (first, second) == ("['first']", "['second']")  # neither sees the other's mark
+    assert first_importer == second_importer and first_importer not in (first_pid, second_pid, str(os.getpid()))
+
+
+def test_a_page_is_given_the_time_limit_for_each_example_not_for_all(tmp_path, monkeypatch):
+    monkeypatch.setattr(execute, "PAGE_GRACE", 0.0)
+    page = _page_module(tmp_path, monkeypatch, "patient_page", PROBE.replace(
+        "    values = [1, 2]\n    print(values[5])\n", "    __import__('time').sleep(0.6)\n"))
+    results = execute.run_page(page, ["fails"] * 3, time_limit=1)  # 1.8 s in all
+    assert [result["error"] for result in results.values()] == [None]
+
+
+def test_a_page_that_hangs_while_imported_is_stopped_naming_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(execute, "PAGE_GRACE", 0.0)
+    page = _page_module(tmp_path, monkeypatch, "hanging_page", "while True:\n    pass\n" + PROBE)
+    result = execute.run_page(page, ["fails"], time_limit=1)["fails"]
+    assert re.fullmatch(r".*hanging_page\.py:1: the example ran longer than 1 s .*", result["error"]), result
+
+
+@pytest.mark.parametrize("callers, imported", [(["first", "second"], True), (["first"], False)])
+def test_the_compiler_is_imported_once_for_a_task_whose_examples_call_it_twice(tmp_path, monkeypatch, callers, imported):
+    (tmp_path / "stand_in_compiler.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(execute, "COMPILER", "stand_in_compiler")
+    module = _probe_module(tmp_path, SHARED_PAGE.replace("seen.append", "torch.compile(seen.append)"))
+    run = lambda: (execute._shared_first_use(module, callers), {"imported": "stand_in_compiler" in sys.modules})[1]
+    assert execute.in_fork(run, "probe") == {"imported": imported}
 
 
 def test_an_example_that_kills_its_process_is_reported():

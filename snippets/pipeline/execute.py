@@ -403,6 +403,7 @@ PAGE_GRACE = 5.0
 # Calls that import torch's compiler the first time (0.9 s of modules, torch._inductor's among
 # them): the same modules for torch.compile and for opcheck.
 COMPILER_CALLS = re.compile(r"\btorch\.compile\(|\bopcheck\(")
+COMPILER = "torch._inductor.compile_fx"
 
 
 def _shared_first_use(module, names: list[str]) -> None:
@@ -411,7 +412,7 @@ def _shared_first_use(module, names: list[str]) -> None:
     together on a page, and a task keeps neighbours together (`page_tasks`)."""
     users = [name for name in names if COMPILER_CALLS.search(_source(getattr(module, name, None)))]
     if len(users) > 1:
-        importlib.import_module("torch._inductor.compile_fx")
+        importlib.import_module(COMPILER)
 
 
 def _source(function) -> str:
