@@ -317,10 +317,10 @@ def _leave(*signal_arguments) -> None:
 def _warm_up() -> None:
     """Pay lazy imports and first-use costs once per worker rather than once per forked example:
     the first tensor printed imports ``torch._subclasses.schema_check_mode`` (6 ms, in two of
-    every three examples' forks), backward with an explicit gradient imports sympy through torch.fx (0.3 s), the first
-    optimizer step imports torch._dynamo (2 s), the first dual tensor of forward mode (``jvp``,
-    ``jacfwd``) scripts its decompositions (0.2 s), and the first figure saved loads the fonts
-    and builds the parser for the log axes' $10^{k}$ labels (0.25 s)."""
+    every three examples' forks), backward with an explicit gradient imports sympy through
+    torch.fx (0.3 s), the first optimizer step imports torch._dynamo (2 s), the first dual tensor
+    of forward mode (``jvp``, ``jacfwd``) scripts its decompositions (0.2 s), and the first
+    figure saved loads the fonts and builds the parser for the log axes' $10^{k}$ labels (0.25 s)."""
     import matplotlib.pyplot as plt
     import torch
     import torch.autograd.forward_ad as forward_ad
@@ -392,7 +392,7 @@ def run_page(module_name: str, names: list[str], time_limit: float | None = None
         return {"examples": results}
 
     ran = in_fork(page, f"snippets/{module_name}.py", limit, grace=PAGE_GRACE)
-    return ran["examples"] if "examples" in ran else {name: ran for name in names}
+    return ran["examples"] if "examples" in ran else {name: dict(ran) for name in names}
 
 
 # Seconds the child of `run_page` may stay silent beyond the time limit: stopping an example
