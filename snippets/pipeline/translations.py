@@ -86,24 +86,31 @@ def _lines(markdown: str) -> list[tuple[int, str, bool]]:
 
 # Characters of Japanese text: kana, CJK ideographs, full-width forms and punctuation.
 CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+# The start of a list item's line up to its text: its continuation lines are indented that far.
+LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+")
 
 
 def join_cjk_lines(markdown: str) -> str:
-    """Join the lines of a paragraph where the break falls between two Japanese characters: a
-    browser shows a line break inside prose as a space, and Japanese puts no space there.
+    """Join the lines of a paragraph, or of a list item, where the break falls between two
+    Japanese characters: a browser shows a line break inside prose as a space, and Japanese puts
+    no space there.
 
     Examples:
         >>> join_cjk_lines("日本語の\\n文章です。\\nEnglish\\ntext\\n```\\n日本\\n語\\n```")
         '日本語の文章です。\\nEnglish\\ntext\\n```\\n日本\\n語\\n```'
+        >>> join_cjk_lines("1. 項目の\\n   続きです。\\n   - 入れ子の\\n     続き")
+        '1. 項目の続きです。\\n   - 入れ子の続き'
     """
     joined: list[str] = []
     previous_is_prose = False
     for _, line, in_code in _lines(markdown):
         stripped = line.lstrip()
         indent = line[:len(line) - len(stripped)]
+        item = LIST_ITEM.match(joined[-1]) if joined else None
         if (previous_is_prose and not in_code and stripped and CJK.match(stripped)
-                and CJK.match(joined[-1][-1:]) and joined[-1].startswith(indent)
-                and not joined[-1][len(indent):len(indent) + 1].isspace()):
+                and CJK.match(joined[-1][-1:])
+                and ((item and len(indent) == len(item.group()))  # an item's text continued
+                     or joined[-1].startswith(indent) and not joined[-1][len(indent):len(indent) + 1].isspace())):
             joined[-1] += stripped
         else:
             joined.append(line)
