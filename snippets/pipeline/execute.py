@@ -21,7 +21,6 @@ import ctypes
 import faulthandler
 import gc
 import importlib
-import inspect
 import io
 import json
 import multiprocessing
@@ -43,7 +42,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
-from .examples import PROJECT_DIR, Example, module_source, page_modules
+from .examples import PROJECT_DIR, Example, module_source, page_modules, sections
 from .settings import Settings
 
 LARGEST_LISTED_ARRAY = 400
@@ -408,18 +407,14 @@ COMPILER = "torch._inductor.compile_fx"
 
 def _shared_first_use(module, names: list[str]) -> None:
     """Pay, in the page's process and once, a first-use cost that two or more of the task's
-    examples would each pay in their forks: importing torch's compiler. Examples that use it sit
-    together on a page, and a task keeps neighbours together (`page_tasks`)."""
-    users = [name for name in names if COMPILER_CALLS.search(_source(getattr(module, name, None)))]
-    if len(users) > 1:
+    examples would each pay in their forks: importing torch's compiler, when their sections call
+    it. Examples that use it sit together on a page, and a task keeps neighbours together
+    (`page_tasks`)."""
+    source = Path(module.__file__).read_text(encoding="utf-8")  # as imported
+    lines, where = source.splitlines(), sections(source, module.__file__)
+    shown = ["\n".join(lines[slice(*where[name])]) for name in names if name in where]
+    if sum(bool(COMPILER_CALLS.search(code)) for code in shown) > 1:
         importlib.import_module(COMPILER)
-
-
-def _source(function) -> str:
-    try:
-        return inspect.getsource(function)
-    except (TypeError, OSError):  # not a function, or no source: the example's fork reports it
-        return ""
 
 
 def _run_example(module, name: str) -> dict:
