@@ -660,17 +660,27 @@ def _figure(figure) -> dict:
     scheme) and with its greys turned for the dark one (`_for_dark_scheme`)."""
     titles = [figure.get_suptitle()] + [axes.get_title() for axes in figure.axes]
     data = _plotted(figure)
-    light = _svg(figure)
+    box = _tight_box(figure)  # once for both: the dark scheme changes colours, not sizes
+    light = _svg(figure, box)
     _for_dark_scheme(figure)
-    return {"svg": light, "svg_dark": _svg(figure), "alt": "; ".join(t for t in titles if t), "data": data}
+    return {"svg": light, "svg_dark": _svg(figure, box), "alt": "; ".join(t for t in titles if t), "data": data}
 
 
-def _svg(figure) -> str:
+def _tight_box(figure):
+    """The figure's extent with what it draws around its axes, padded, in inches: what
+    ``bbox_inches="tight"`` measures, which costs a draw of the figure each time it is asked."""
+    import matplotlib
+
+    figure.draw_without_rendering()  # a layout engine places the axes first
+    return figure.get_tightbbox().padded(matplotlib.rcParams["savefig.pad_inches"])
+
+
+def _svg(figure, box) -> str:
     import matplotlib
 
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": SVG_SALT, "svg.fonttype": "path"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight", transparent=True)
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches=box, transparent=True)
     return buffer.getvalue()
 
 
