@@ -72,6 +72,7 @@ class Pipeline:
         # produce() takes each out when it collects its result.
         self.started: dict[str, Future] = {}
         self._keys: dict[tuple[str, str], str] = {}  # (example id, kernels) -> cache key, this build's
+        self._inputs: dict[str, str] = {}  # example id -> what its keys share (cache.example_inputs), this build's
 
     def __enter__(self) -> Pipeline:
         return self
@@ -86,6 +87,7 @@ class Pipeline:
     def new_build(self) -> None:
         """Forget the cache keys: a build under ``mkdocs serve`` computes them again, once each."""
         self._keys.clear()
+        self._inputs.clear()
 
     def key(self, example: Example, kernels: str = "") -> str:
         """The example's cache key, computed once per build.
@@ -97,7 +99,9 @@ class Pipeline:
             True
         """
         if (example.id, kernels) not in self._keys:
-            self._keys[example.id, kernels] = cache.cache_key(example, kernels, self.settings)
+            if example.id not in self._inputs:
+                self._inputs[example.id] = cache.example_inputs(example, self.settings)
+            self._keys[example.id, kernels] = cache.cache_key(example, kernels, self.settings, self._inputs[example.id])
         return self._keys[example.id, kernels]
 
     def start_running(self, workers: int | None = None) -> list[Example]:

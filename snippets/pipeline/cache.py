@@ -44,8 +44,10 @@ log = logging.getLogger(__name__)
 VECTOR_FLAGS = re.compile(r"^(sse|ssse|avx|fma|f16c|amx|asimd|sve|sme(?!p$)|bf16|i8mm|fphp)")
 
 
-def cache_key(example: Example, kernels: str = "", settings: Settings | None = None) -> str:
-    """A hash that changes whenever anything the example depends on changes.
+def cache_key(example: Example, kernels: str = "", settings: Settings | None = None,
+              inputs: str | None = None) -> str:
+    """A hash that changes whenever anything the example depends on changes: its
+    [`example_inputs`][snippets.pipeline.cache.example_inputs] (given, when known) and the machine.
 
     ``kernels`` is the ATen kernel set the example runs under (``"default"``); empty
     means the machine's own, or whatever ``ATEN_CPU_CAPABILITY`` asks for (in ``settings``,
@@ -59,8 +61,17 @@ def cache_key(example: Example, kernels: str = "", settings: Settings | None = N
         False
     """
     settings = settings or Settings.from_environment()
+    inputs = inputs or example_inputs(example, settings)
+    return hashlib.sha256(f"{inputs}\0{machine(kernels, settings)}".encode()).hexdigest()
+
+
+def example_inputs(example: Example, settings: Settings) -> str:
+    """A hash of what the example's result depends on apart from the machine: the code that
+    captures it, its own code, the ``snippets`` modules its page imports, the data files
+    and matplotlibrc files it reads, and the versions of Python and the libraries. Computed
+    once for both of an example's keys (the machine's kernels and the cross-check's)."""
     digest = hashlib.sha256()
-    for part in [FORMAT, *_versions(), machine(kernels, settings), capture_code(), example.id, _own_code(example)]:
+    for part in [FORMAT, *_versions(), capture_code(), example.id, _own_code(example)]:
         digest.update(part.encode() + b"\0")
     for module in sorted(_snippets_imports(example.module)):
         digest.update(module.encode() + b"\0" + module_source(module).encode() + b"\0")

@@ -107,7 +107,8 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
     @event_priority(-100)  # after mkdocs-static-i18n (0) has set the language of this build
     def on_pre_build(self, config):
         if config is not self.built_config:  # not mkdocs-static-i18n building this build's next language
-            self.pipeline.new_build()  # under serve, files may have changed: every cache key afresh
+            if self.built_config is not None:  # the first build keeps the keys on_startup computed a moment ago
+                self.pipeline.new_build()  # under serve, files may have changed: every cache key afresh
             self.built_config = config
 
     def on_files(self, files, config):
