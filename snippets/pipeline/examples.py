@@ -96,7 +96,17 @@ def module_source(module: str) -> str:
         >>> "def " in module_source("autograd_basics")
         True
     """
-    return (SNIPPETS_DIR / f"{module}.py").read_text(encoding="utf-8")
+    path = SNIPPETS_DIR / f"{module}.py"
+    status = path.stat()
+    stamp = (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)
+    if _sources.get(path, (None,))[0] != stamp:
+        _sources[path] = (stamp, path.read_text(encoding="utf-8"))
+    return _sources[path][1]
+
+
+# Page module -> (its file's stamp, its text), as last read: a build asks for each source thousands
+# of times (cache keys, sections, downloads, fingerprints); a file is read again only once changed.
+_sources: dict[Path, tuple[tuple, str]] = {}
 
 
 def sections(source: str, path: str = "<source>") -> dict[str, tuple[int, int]]:
