@@ -110,7 +110,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"medians of {runs} runs, {len(all_examples())} examples, {cores} cores")
+    print(f"medians of {runs} runs ({runs * measure.SERVE_EDITS_PER_RUN} edits under serve), {len(all_examples())} examples, {cores} cores")
     if targets_only:
         print(f"  a  execution off            {a:7.2f} s\n  b  warm, nothing changed    {b:7.2f} s")
         _print_targets(a, b, targets)
@@ -170,8 +170,8 @@ def _serve_edit(runs: int, work: Path, warm: Path) -> float:
     times = []
     try:
         server.wait_for("</html>")
-        for number in range(1, runs + 1):
-            time.sleep(3)  # an author types
+        for number in range(1, runs * measure.SERVE_EDITS_PER_RUN + 1):
+            time.sleep(2)  # an author types
             edit = lambda: source.write_text(  # noqa: E731
                 measure.with_line_added(original, section, f'print("edited", {number})'), encoding="utf-8")
             times.append(measure.edit_to_page(server, edit, f"edited {number}"))

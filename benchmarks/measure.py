@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+# Edits timed under `mkdocs serve` per run of a benchmark. MkDocs looks for changed files every
+# 0.5 s, so an edit waits 0 to 0.5 s before its build starts: the median of a few edits is mostly
+# the luck of that wait, of a dozen the build's own time plus about 0.25 s.
+SERVE_EDITS_PER_RUN = 4
 
 
 @dataclass

@@ -158,8 +158,8 @@ def _serve(tool: Tool, dirty: bool, runs: int, number: int) -> float:
     times = []
     try:
         server.wait_for("</html>")  # the first build is done
-        for run in range(runs):
-            time.sleep(3)  # an author types
+        for run in range(runs * measure.SERVE_EDITS_PER_RUN):
+            time.sleep(2)  # an author types
             times.append(measure.edit_to_page(server, lambda: tool.edit(number + run), f"edited {number + run}"))
     finally:
         server.stop()
@@ -175,7 +175,7 @@ def _report(figures, records_only, served, runs, shown, every, loads, seconds) -
     med = {tool: {kind: median(values) for kind, values in kinds.items()} for tool, kinds in figures.items()}
     own, me, nb = med["project"], med["markdown-exec"], med["mkdocs-jupyter"]
     english = len(generate.english_pages())
-    print(f"medians of {runs} runs, interleaved; {shown} of {every} examples on {english} English and"
+    print(f"medians of {runs} runs ({runs * measure.SERVE_EDITS_PER_RUN} edits under serve), interleaved; {shown} of {every} examples on {english} English and"
           f" {len(generate.pages()) - english} Japanese pages; {os.cpu_count()} cores; ratio = this project / peer")
     print(f"load averages (1, 5, 15 min) through the run: {' | '.join(loads)}; took {seconds / 60:.1f} min")
     print()
