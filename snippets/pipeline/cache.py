@@ -69,7 +69,14 @@ def example_inputs(example: Example, settings: Settings) -> str:
     """A hash of what the example's result depends on apart from the machine: the code that
     captures it, its own code, the ``snippets`` modules its page imports, the data files
     and matplotlibrc files it reads, and the versions of Python and the libraries. Computed
-    once for both of an example's keys (the machine's kernels and the cross-check's)."""
+    once for both of an example's keys (the machine's kernels and the cross-check's).
+
+    Examples:
+        >>> e, settings = Example("autograd_basics", "chain_rule", 1), Settings.from_environment()
+        >>> shared = example_inputs(e, settings)
+        >>> cache_key(e, "default", settings, shared) == cache_key(e, "default", settings) != shared
+        True
+    """
     digest = hashlib.sha256()
     for part in [FORMAT, *_versions(), capture_code(), example.id, _own_code(example)]:
         digest.update(part.encode() + b"\0")
