@@ -257,7 +257,8 @@ def test_a_page_is_given_the_time_limit_for_each_example_not_for_all(tmp_path, m
 
 def test_a_page_that_hangs_while_imported_is_stopped_naming_its_line(tmp_path, monkeypatch):
     monkeypatch.setattr(execute, "PAGE_GRACE", 0.0)
-    page = _page_module(tmp_path, monkeypatch, "hanging_page", "while True:\n    pass\n" + PROBE)
+    endless = "while True: pass  # on one line: the stack names it wherever the loop is stopped\n"
+    page = _page_module(tmp_path, monkeypatch, "hanging_page", endless + PROBE)
     result = execute.run_page(page, ["fails"], time_limit=1)["fails"]
     assert re.fullmatch(r".*hanging_page\.py:1: the example ran longer than 1 s .*", result["error"]), result
 
