@@ -238,6 +238,46 @@ def data_note(data: list[str], download_uri: str, site_url: str, page: str = "")
     return lines
 
 
+@dataclass(frozen=True)
+class PageDownloads:
+    """What a page offers to download: its code as a script and a notebook, the data files they
+    read (relative path -> site path) and each example's runnable copy."""
+
+    script_uri: str
+    script: str
+    notebook_uri: str
+    notebook: str
+    data: dict[str, str]
+    copies: list[RunnableCopy]
+
+
+def page_downloads(markdown: str, page_uri: str, nav_title: str | None, url: str, site_url: str) -> PageDownloads | None:
+    """A page's downloads, made from its Markdown and the page modules it includes (None for a
+    page that shows no code). The title is the nav's, else the page's first heading.
+
+    Examples:
+        >>> made = page_downloads('# Chain\\n\\n```python\\n--8<-- "snippets/autograd_basics.py:chain_rule"\\n```\\n',
+        ...                       "chain.md", None, "/chain/", "/")
+        >>> made.script_uri, made.notebook_uri, [copy.example for copy in made.copies]
+        ('downloads/chain.py', 'downloads/chain.ipynb', ['autograd_basics:chain_rule'])
+        >>> page_downloads("# Prose only\\n", "prose.md", None, "/prose/", "/") is None
+        True
+    """
+    parts = page_parts(markdown)
+    if not has_code(parts):
+        return None
+    title = nav_title or next((t.lstrip("# ") for k, t in parts if t.startswith("# ")),
+                              posixpath.splitext(posixpath.basename(page_uri))[0])
+    script_uri, notebook_uri = download_uris(page_uri)
+    needed = data_files("\n".join(text for kind, text in parts if kind == "code"))
+    beside = {relative: posixpath.join(posixpath.dirname(script_uri), relative) for relative in needed}
+    notes = data_note(needed, script_uri, site_url, page_uri)
+    notebook_data = {relative: site_url + uri for relative, uri in beside.items()}
+    return PageDownloads(script_uri, script(title, url, parts, notes, page_uri),
+                         notebook_uri, notebook(title, url, parts, notebook_data, page_uri),
+                         beside, runnable_copies(markdown, page_uri, title, url, site_url))
+
+
 def runnable_copies(markdown: str, page_uri: str, title: str, url: str, site_url: str) -> list[RunnableCopy]:
     """A runnable copy of every example a page shows: the example's block, after the statements
     it uses ([`used_statements`][snippets.pipeline.dependencies.used_statements], the same analysis as its

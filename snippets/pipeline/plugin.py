@@ -72,7 +72,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         self.docstrings_known: dict = {}  # the documented interface of each source file, by its mtime and size
         self.written: dict[str, str] = {}  # site path of a generated file -> digest of what was last written there
         self.writing: dict[str, str] = {}  # the same for this build, kept once the build is done
-        self.copies_made: dict[tuple, tuple] = {}  # (page, url) -> (what its runnable copies were made from, them)
+        self.downloads_made: dict[tuple, tuple] = {}  # (page, url) -> (what its downloads were made from, them)
         self.urls_rendered: set[str] = set()  # the pages rendered in this build (of this language)
         self.search_entries: dict[str, list] = {}  # under serve: page url -> its search index entries, the latest
         self.built_config = None  # the configuration of the build under way (one for all its languages)
@@ -163,35 +163,28 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         data = {}  # site path -> data file the downloads read, each beside the downloads that read it
         sources = {module: module_source(module) for module in page_modules()}  # what runnable copies are made of
         for page in nav.pages:
-            try:
-                parts = downloads.page_parts(page.file.content_string)
-            except ExampleError as problem:
-                raise PluginError(f"docs/{page.file.src_uri}: {problem}") from None
-            if not downloads.has_code(parts):
-                continue
-            title = page.title or next((t.lstrip("# ") for k, t in parts if t.startswith("# ")), page.file.name)
             url, site_url = (config.site_url or "/") + page.url, config.site_url or "/"
-            script_uri, notebook_uri = downloads.download_uris(page.file.src_uri)
-            needed = downloads.data_files("\n".join(text for kind, text in parts if kind == "code"))
-            beside = {relative: posixpath.join(posixpath.dirname(script_uri), relative) for relative in needed}
-            notes = downloads.data_note(needed, script_uri, site_url, page.file.src_uri)
-            self._generate(files, config, script_uri, downloads.script(title, url, parts, notes, page.file.src_uri))
-            self._generate(files, config, notebook_uri, downloads.notebook(
-                title, url, parts, {relative: site_url + uri for relative, uri in beside.items()},
-                page.file.src_uri))
-            self.downloads[page.file.src_uri] = {"script": script_uri, "notebook": notebook_uri, "data": beside}
-            data.update({uri: relative for relative, uri in beside.items()})
-            made_of = (page.file.content_string, page.file.src_uri, title, url, site_url,
+            made_of = (page.file.content_string, page.file.src_uri, page.title, url, site_url,
                        [sources.get(module) for module in sorted({m for _, m, _ in render.included_sections(
                            page.file.content_string)})])  # shown code imports nothing from snippets
-            if self.copies_made.get((page.file.src_uri, url), (None,))[0] != made_of:  # (each rebuild under serve)
-                self.copies_made[page.file.src_uri, url] = made_of, downloads.runnable_copies(*made_of[:-1])
-            copies = self.copies_made[page.file.src_uri, url][1]
-            for copy in copies:
+            if self.downloads_made.get((page.file.src_uri, url), (None,))[0] != made_of:  # (each rebuild under serve)
+                try:
+                    self.downloads_made[page.file.src_uri, url] = made_of, downloads.page_downloads(*made_of[:-1])
+                except ExampleError as problem:
+                    raise PluginError(f"docs/{page.file.src_uri}: {problem}") from None
+            made = self.downloads_made[page.file.src_uri, url][1]
+            if made is None:
+                continue
+            self._generate(files, config, made.script_uri, made.script)
+            self._generate(files, config, made.notebook_uri, made.notebook)
+            self.downloads[page.file.src_uri] = {"script": made.script_uri, "notebook": made.notebook_uri,
+                                                 "data": made.data}
+            data.update({uri: relative for relative, uri in made.data.items()})
+            for copy in made.copies:
                 if copy.code is not None:
                     self._generate(files, config, copy.uri, copy.code)
                 data.update({posixpath.join(posixpath.dirname(copy.uri), relative): relative for relative in copy.data})
-            self.runnable[page.file.src_uri] = {copy.example: copy for copy in copies}
+            self.runnable[page.file.src_uri] = {copy.example: copy for copy in made.copies}
         for uri, relative in data.items():
             self._generate(files, config, uri, (downloads.DATA_DIR / posixpath.basename(relative)).read_bytes())
         if self.dirty:
@@ -355,3 +348,4 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 self.stale[uri] = changes
                 log.warning(f"docs/{uri} is out of date with docs/{translations.language_of(uri)[0]} "
                             "(update it, then `make translations STAMP=<page>`):\n  " + "\n  ".join(changes))
+
