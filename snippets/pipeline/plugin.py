@@ -348,4 +348,3 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 self.stale[uri] = changes
                 log.warning(f"docs/{uri} is out of date with docs/{translations.language_of(uri)[0]} "
                             "(update it, then `make translations STAMP=<page>`):\n  " + "\n  ".join(changes))
-
