@@ -38,15 +38,16 @@ def in_this_process(module: str, names: list[str]) -> tuple[float, int]:
 
 
 execute.prepare()
-totals = [0.0, 0, 0.0, 0, 0]
+pages = {module: [example.name for example in find_examples(module)] for module in sys.argv[1:] or page_modules()}
+in_forks = {module: forked(module, names) for module, names in pages.items()}  # before any page is imported here
+here = {module: in_this_process(module, names) for module, names in pages.items()}
 print(f"{'page':<22}{'examples':>9}{'forked CPU':>12}{'faults':>9}{'here CPU':>10}{'faults':>9}")
-for module in sys.argv[1:] or page_modules():
-    names = [example.name for example in find_examples(module)]
-    fork_cpu, fork_faults = forked(module, names)  # first: the page is not imported here yet
-    cpu, faults = in_this_process(module, names)
+for module, names in pages.items():
+    (fork_cpu, fork_faults), (cpu, faults) = in_forks[module], here[module]
     print(f"{module:<22}{len(names):>9}{fork_cpu:>11.2f}s{fork_faults:>9}{cpu:>9.2f}s{faults:>9}")
-    totals = [a + b for a, b in zip(totals, (fork_cpu, fork_faults, cpu, faults, len(names)))]
-fork_cpu, fork_faults, cpu, faults, count = totals
+fork_cpu, fork_faults = (sum(values) for values in zip(*in_forks.values()))
+cpu, faults = (sum(values) for values in zip(*here.values()))
+count = sum(len(names) for names in pages.values())
 print(f"{'all':<22}{count:>9}{fork_cpu:>11.2f}s{fork_faults:>9}{cpu:>9.2f}s{faults:>9}")
 print(f"forks cost {fork_cpu - cpu:.2f} s of CPU more ({fork_cpu / cpu:.2f}x), "
       f"{(fork_cpu - cpu) / count * 1000:.0f} ms an example")
