@@ -16,7 +16,7 @@ import hashlib
 from pathlib import Path
 
 from .downloads import section_code
-from .examples import ExampleError, SNIPPETS_DIR
+from .examples import ExampleError, SNIPPETS_DIR, file_stamp
 
 
 def fingerprint(*parts) -> str:
@@ -89,8 +89,8 @@ def documented_interface(source: str) -> str:
 def docstrings_state(folder: Path = SNIPPETS_DIR, known: dict | None = None) -> str:
     """The documented interface of every module under ``snippets/`` (the pipeline's included),
     which the API and pipeline references render. ``known`` keeps each file's interface by its
-    modification time and size between the builds of a session: a file is parsed again only
-    when it changed.
+    [`file_stamp`][snippets.pipeline.examples.file_stamp] between the builds of a session: a file is
+    parsed again only when it changed.
 
     Examples:
         >>> known = {}
@@ -100,8 +100,8 @@ def docstrings_state(folder: Path = SNIPPETS_DIR, known: dict | None = None) -> 
     known = {} if known is None else known
     interfaces = []
     for path in sorted(folder.rglob("*.py")):
-        stat = path.stat()
-        if known.get(path, (None,))[0] != (stat.st_mtime_ns, stat.st_size):
-            known[path] = ((stat.st_mtime_ns, stat.st_size), documented_interface(path.read_text(encoding="utf-8")))
+        stamp = file_stamp(path)
+        if known.get(path, (None,))[0] != stamp:
+            known[path] = (stamp, documented_interface(path.read_text(encoding="utf-8")))
         interfaces.append((path.relative_to(folder).as_posix(), known[path][1]))
     return fingerprint(interfaces)

@@ -97,11 +97,24 @@ def module_source(module: str) -> str:
         True
     """
     path = SNIPPETS_DIR / f"{module}.py"
-    status = path.stat()
-    stamp = (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)
+    stamp = file_stamp(path)
     if _sources.get(path, (None,))[0] != stamp:
         _sources[path] = (stamp, path.read_text(encoding="utf-8"))
     return _sources[path][1]
+
+
+def file_stamp(path: Path) -> tuple[int, ...]:
+    """What changes when a file is written (its modification and change times, size and inode):
+    what is kept of a file's text, or of what was made from it, is made again once it changed.
+
+    Examples:
+        >>> import tempfile; path = Path(tempfile.mkdtemp()) / "page.py"
+        >>> _ = path.write_text("x = 1"); before = file_stamp(path)
+        >>> file_stamp(path) == before, (path.write_text("x = 22"), file_stamp(path) == before)[1]
+        (True, False)
+    """
+    status = path.stat()
+    return (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)
 
 
 # Page module -> (its file's stamp, its text), as last read: a build asks for each source thousands

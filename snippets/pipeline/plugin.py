@@ -69,7 +69,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         self.dirty = False  # `mkdocs serve --dirty`: only the pages that changed are rendered again
         self.rendered: dict[str, str] = {}  # site path of a page -> fingerprint of what it shows, as last written
         self.rendering: dict[str, str] = {}  # the same for this build, kept once the build is done
-        self.docstrings_known: dict = {}  # the documented interface of each source file, by its mtime and size
+        self.docstrings_known: dict = {}  # the documented interface of each source file, by its file_stamp
         self.written: dict[str, str] = {}  # site path of a generated file -> digest of what was last written there
         self.writing: dict[str, str] = {}  # the same for this build, kept once the build is done
         self.downloads_made: dict[tuple, tuple] = {}  # (page, url) -> (what its downloads were made from, them)
@@ -161,7 +161,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         before any page is rendered; docs/overrides/main.html links to them from the page."""
         self.downloads, self.runnable, self.writing, self.urls_rendered = {}, {}, {}, set()
         data = {}  # site path -> data file the downloads read, each beside the downloads that read it
-        sources = {module: module_source(module) for module in page_modules()}  # what runnable copies are made of
+        sources = {module: module_source(module) for module in page_modules()}  # what the downloads are made of
         for page in nav.pages:
             url, site_url = (config.site_url or "/") + page.url, config.site_url or "/"
             made_of = (page.file.content_string, page.file.src_uri, page.title, url, site_url,
