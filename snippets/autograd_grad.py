@@ -7,10 +7,14 @@ it returns is for the tests in tests/test_autograd_grad.py.
 from snippets.pipeline.examples import example
 
 # --8<-- [start:setup]
+import warnings
+
 import matplotlib.pyplot as plt
 import torch
 
 torch.set_printoptions(precision=4, sci_mode=False)
+# torch 2.14 deprecates torch.jit.script, and calls it itself the first time forward-mode AD runs
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 # --8<-- [end:setup]
 
 

@@ -7,6 +7,8 @@ it returns is for the tests in tests/test_forward_mode.py.
 from snippets.pipeline.examples import example
 
 # --8<-- [start:setup]
+import warnings
+
 import torch
 import torch.autograd.forward_ad as fwAD
 from torch.autograd import gradcheck
@@ -14,6 +16,8 @@ from torch.func import grad, hessian, jacfwd, jacrev, jvp, vjp
 from torch.utils.flop_counter import FlopCounterMode
 
 torch.set_printoptions(precision=4, sci_mode=False)
+# torch 2.14 deprecates torch.jit.script, and calls it itself the first time forward-mode AD runs
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 # --8<-- [end:setup]
 
 

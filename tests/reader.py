@@ -585,3 +585,12 @@ def page_code(site: Path, page: str) -> PageCode:
             links[suffix] = anchor["href"]
     files = {suffix: (site / page_path(page) / href).resolve() for suffix, href in links.items()}
     return PageCode(page, blocks, links, files, linked_files(html, page, site), site)
+
+
+def fresh_python_stderr(code: str) -> str:
+    """What a fresh Python running ``code`` (with every warning shown) writes to stderr: the
+    warnings a reader sees that run once per process, which no test inside pytest's process can."""
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
+                          text=True, timeout=120, env=_reader_env())
+    assert done.returncode == 0, done.stderr
+    return done.stderr

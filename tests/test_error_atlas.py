@@ -4,11 +4,14 @@ Every failing example must really raise (or warn) the error it is about, with th
 phrase in PyTorch's own message; every fix must run without it and give the right gradient.
 """
 
+import contextlib
+import io
 import warnings
 
 import pytest
 import torch
 
+from claims import claim
 from snippets import error_atlas as page
 
 
@@ -132,8 +135,17 @@ def test_out_of_place_mask_and_clone_give_the_exact_gradient(no_warnings):
 
 # 5. The .grad of a tensor that is not a leaf
 
+@claim("error-atlas.md", "PyTorch ends the message with the file and line of its own C++",
+       "`(Triggered internally at ...)`", "the example prints the message without it")
+@claim("error-atlas.ja.md", "自身の C++ ソースのファイルと行番号（`(Triggered internally at ...)`）を付けます",
+       "例ではそれを除いたメッセージを出力しています")
 def test_reading_grad_of_an_intermediate_warns_and_gives_none():
-    result = page.non_leaf_grad()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = page.non_leaf_grad()
+    assert "(Triggered internally at" in str(result["warnings"][0].message)
+    assert "Triggered internally" not in printed.getvalue()
+    assert "not a leaf Tensor is being accessed" in printed.getvalue()
     assert result["h_grad"] is None
     messages = [str(w.message) for w in result["warnings"] if issubclass(w.category, UserWarning)]
     assert len(messages) == 1

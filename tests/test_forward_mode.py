@@ -5,7 +5,12 @@ import math
 import torch
 from torch.autograd import gradcheck
 
+from claims import claim
+from reader import fresh_python_stderr
 from snippets import forward_mode as page
+from snippets.pipeline.downloads import section_code
+
+SETUP = section_code("forward_mode", "setup") + "\n"
 
 
 def exact_jacobian(x):
@@ -110,3 +115,21 @@ def test_jacfwd_and_jacrev_work_on_the_swish_function():
     exact = torch.diag(page.Swish.derivative(x))
     torch.testing.assert_close(page.jacfwd(page.Swish.apply)(x), exact)
     torch.testing.assert_close(page.jacrev(page.Swish.apply)(x), exact)
+
+
+JIT_WARNING = "`torch.jit.script` is deprecated"
+
+
+@claim("forward-mode.md", "The filter is for torch 2.14, which deprecates `torch.jit.script` and then calls it itself",
+       "that first use prints")
+@claim("forward-mode.ja.md", "フィルタは torch 2.14 のためのものです。",
+       "その最初の使用時に `FutureWarning: torch.jit.script is deprecated` が出力されます")
+def test_torch_2_14_warns_on_the_first_forward_mode_use_unless_the_setup_filters_it():
+    """jvp, the first forward-mode use of a page's blocks, warns once in torch 2.14."""
+    first_use = "import torch\nfrom torch.func import jvp\njvp(torch.sin, (torch.ones(2),), (torch.ones(2),))\njvp(torch.cos, (torch.ones(2),), (torch.ones(2),))\n"
+    without_filter = fresh_python_stderr(first_use)
+    with_filter = fresh_python_stderr(SETUP + first_use)
+    if torch.__version__ >= "2.14":
+        assert "FutureWarning: " + JIT_WARNING in without_filter
+        assert without_filter.count(JIT_WARNING) == 1
+    assert JIT_WARNING not in with_filter and "Warning" not in with_filter
