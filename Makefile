@@ -5,7 +5,7 @@ INSTALLED := $(VENV)/.installed
 NODE := /usr/bin/node
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test regen check bench bench-peers clean screenshots translations
+.PHONY: serve build test regen check versions bench bench-peers clean screenshots translations
 
 $(INSTALLED): requirements.txt pyproject.toml package.json package-lock.json | $(NODE)
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error  # KaTeX, which typesets the formulas in the build
@@ -26,8 +26,11 @@ test: $(INSTALLED)  ## truths, drift check, doctests and site checks
 regen: $(INSTALLED)  ## rewrite the records after an intended change (all or nothing, cross-checked under ATEN_CPU_CAPABILITY=default); MODULE=name for one page
 	$(PYTHON) -m snippets.pipeline regen $(if $(MODULE),--module $(MODULE))
 
-check: $(INSTALLED)  ## list every drift without writing anything
-	$(PYTHON) -m snippets.pipeline check
+check: $(INSTALLED)  ## list every drift without writing anything; REPORT=file appends it as Markdown
+	$(PYTHON) -m snippets.pipeline check $(if $(REPORT),--report $(REPORT))
+
+versions: $(INSTALLED)  ## every example under each older supported torch (.venvs/torch-X.Y, made on demand): drift against its records; WRITE=1 rewrites them, VERSION=2.12 one only, REPORT=file
+	$(PYTHON) -m snippets.pipeline versions $(if $(VERSION),--version $(VERSION)) $(if $(WRITE),--write) $(if $(REPORT),--report $(REPORT))
 
 translations: $(INSTALLED)  ## list translations (docs/<page>.ja.md) behind their English page; STAMP=<page> (or all) records one as up to date
 	$(PYTHON) -m snippets.pipeline translations $(if $(STAMP),--stamp $(STAMP))
@@ -51,7 +54,7 @@ screenshots: build $(CHROMIUM)  ## every page at 1280 and 390 px, light and dark
 	$(PYTHON) tests/screenshots.py site screenshots
 
 clean:
-	rm -rf site .cache screenshots
+	rm -rf site .cache screenshots .venvs
 
 # The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright; nothing
 # downloads a browser. `make test` installs the package when it is missing (as root, as in CI).

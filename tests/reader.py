@@ -133,7 +133,8 @@ class _HighlightBlocks(HTMLParser):
             entry = {"classes": classes, "title": "", "highlight": "highlight" in classes and tag == "div"}
             self.containers.append(entry)
             if entry["highlight"] and self.block is None:
-                skipped = any("doc" in c["classes"] or c["title"] in PIPELINE_ADMONITIONS for c in self.containers)
+                skipped = any("doc" in c["classes"] or "older-torch" in c["classes"]
+                              or c["title"] in PIPELINE_ADMONITIONS for c in self.containers)
                 language = next((c[len("language-"):] for c in classes if c.startswith("language-")), "")
                 self.block = {"code": "", "title": "", "skipped": skipped, "depth": len(self.containers),
                               "output": "output" in classes, "language": language}

@@ -24,8 +24,9 @@ from pathlib import Path
 import jinja2
 
 from .examples import PROJECT_DIR, ExampleError, is_example, module_source, page_modules, section_bounds
+from . import versions
 from .grammar import ANY_INCLUDE, INCLUDE, fence_for
-from .settings import environment_with
+from .settings import Settings, environment_with
 from .words import words
 
 INLINE_MATH = re.compile(r'<span class="arithmatex">\\\((?P<tex>.+?)\\\)</span>', re.DOTALL)
@@ -100,6 +101,10 @@ def _output_markdown(outcome, page_uri: str) -> str:
         parts.append(_admonition("failure", said["error"], outcome.error))
     if outcome.record.text:
         parts.append(_fence("text", outcome.record.text, f'title="{said["output"]}"'))
+    for releases, text in versions.shown_under(outcome.example.id, Settings.from_environment().records_dir):
+        # open, but told apart (class older-torch) from the output a copy must print
+        title = said["older"].format(releases=releases)
+        parts.append(f'???+ note older-torch "{title}"\n\n' + _indent(_fence("text", text), "    "))
     page_dir = posixpath.dirname(page_uri)
     for figure in outcome.record.figures:
         alt = figure.alt.replace("]", ")").replace("[", "(") or said["figure"].format(example=outcome.example.id)

@@ -47,6 +47,7 @@ WORDS = {
         "table": "| Example | Page | Time (s) | Ran in this build | Result |",
         "yes": "yes", "no_cached": "no (cached)", "records_only": "no (records only)", "not_shown": "not shown",
         "failed": "failed", "drifted_short": "drifted", "matches": "matches its record",
+        "older": "torch {releases} print",
     },
     "ja": {
         "output": "出力",
@@ -81,6 +82,7 @@ WORDS = {
         "table": "| 例 | ページ | 時間（秒） | このビルドで実行 | 結果 |",
         "yes": "はい", "no_cached": "いいえ（キャッシュ）", "records_only": "いいえ（記録のみ）", "not_shown": "表示なし",
         "failed": "失敗", "drifted_short": "食い違い", "matches": "記録と一致",
+        "older": "torch {releases} での出力",
     },
 }
 
