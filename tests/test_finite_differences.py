@@ -491,3 +491,223 @@ def test_each_size_limit_is_stated_and_enforced_on_its_own(limit, at_limit, over
 def test_a_long_flat_sum_is_not_deep_nesting():
     assert page.safe_eval(" + ".join(["x"] * 52), VARIABLES) == 26.0
     assert page.safe_eval(" * ".join(["w0"] * 52), VARIABLES) == pytest.approx(1.2 ** 52)
+
+
+# --- what backward pays for, the Functions' form, torch.func, the operator's device ---------
+
+from claims import claim  # noqa: E402
+
+
+@claim("finite-differences.md",
+       "`ctx.needs_input_grad` says which inputs of `forward` required grad when forward ran, not what the current backward call asks for.",
+       "yet with `x` requiring grad `backward` still sees `(True, True)` and pays the call for the input gradient, the same as `loss.backward()`")
+@claim("finite-differences.ja.md",
+       "`ctx.needs_input_grad` が示すのは、順伝播を実行した時点で `forward` のどの入力が勾配を要求していたかであって、いま実行中の backward の呼び出しが何を求めているかではありません。",
+       "`x` が勾配を要求していれば `backward` には `(True, True)` が見え、`loss.backward()` のときと同じく入力の勾配のための呼び出しを払います")
+def test_backward_pays_for_what_required_grad_not_for_what_was_asked():
+    counts = page.wrapper_needs_input_grad()["counts"]
+    n = 3
+    assert counts[False, "loss.backward()"] == ((False, True), n)
+    assert counts[False, "grad(loss, w)"] == ((False, True), n)
+    assert counts[True, "loss.backward()"] == ((True, True), n + 1)
+    assert counts[True, "grad(loss, w)"] == ((True, True), n + 1)
+
+
+@claim("finite-differences.md", "pass `x.detach()` to the wrapper: that is the first two rows")
+@claim("finite-differences.ja.md", "ラッパーに `x.detach()` を渡してください。表の最初の 2 行がそれに当たります")
+def test_a_detached_x_costs_only_the_weights_and_autograd_grad_returns_only_w():
+    x = torch.linspace(-2, 2, 50, dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64, requires_grad=True)
+    calls = page.CountCalls(page.lorentzian)
+    y = page.finite_differences(calls, "forward")(x.detach(), w)
+    before = calls.calls
+    (grad_w,) = torch.autograd.grad(y.sum(), w)
+    assert calls.calls - before == 3 and y.grad_fn.needs_input_grad[1:3] == (False, True)
+    assert x.grad is None and grad_w.shape == w.shape
+
+
+@claim("finite-differences.md", "The node autograd records for a Function is its `ctx`")
+@claim("finite-differences.ja.md", "autograd が Function に対して記録するノードはその `ctx` そのもの")
+def test_the_grad_fn_is_the_ctx_that_backward_sees():
+    seen = []
+
+    class Probe(page.FiniteDifferences):
+        @staticmethod
+        def backward(ctx, grad_y):
+            seen.append(ctx)
+            return page.FiniteDifferences.backward(ctx, grad_y)
+
+    w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64, requires_grad=True)
+    y = Probe.apply(page.lorentzian, torch.linspace(-2, 2, 5, dtype=torch.float64), w, "central", False)
+    y.sum().backward()
+    assert seen == [y.grad_fn]
+
+
+def _combined_form_copy():
+    """FiniteDifferences as it was, forward(ctx, ...): what torch.func refuses."""
+    class Combined(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, f, x, w):
+            ctx.f = f
+            ctx.save_for_backward(x, w)
+            return f(x, w)
+
+        @staticmethod
+        def backward(ctx, grad_y):
+            x, w = ctx.saved_tensors
+            return None, None, page.weight_gradient(ctx.f, x, w, None, grad_y)
+    return Combined
+
+
+@claim("finite-differences.md", "It has the separate `setup_context`, which `torch.func` requires of a Function")
+@claim("finite-differences.ja.md", "`torch.func` が Function に求める、分離した `setup_context`")
+def test_both_functions_have_setup_context_and_torch_func_refuses_the_combined_form():
+    for function in (page.ForwardDifference, page.FiniteDifferences):
+        assert function.setup_context is not torch.autograd.Function.setup_context
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64)
+    w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="setup_context"):
+        torch.func.grad(lambda w: _combined_form_copy().apply(page.lorentzian, x, w).sum())(w)
+    # the page's own Function with its own black box runs under torch.func.grad
+    x2 = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    grad = torch.func.grad(lambda w: page.ForwardDifference.apply(page.f_string, x2, w).sum())(
+        torch.ones(2, dtype=torch.float64))
+    torch.testing.assert_close(grad, torch.tensor([6.0, 5.0], dtype=torch.float64), rtol=0, atol=1e-8)
+
+
+@claim("finite-differences.md",
+       "`torch.func.grad` gives exactly the gradient of `loss.backward()`",
+       "each within \\(10^{-8}\\) (relative) of autograd on the PyTorch twin")
+@claim("finite-differences.ja.md",
+       "`torch.func.grad` は `loss.backward()` とまったく同じ勾配を返し",
+       "どれも PyTorch の双子に対する autograd との相対差が \\(10^{-8}\\) 未満です")
+def test_torch_func_grad_and_vmap_run_the_wrapper_on_a_torch_black_box():
+    result = page.wrapper_under_torch_func()
+    assert result["same"]
+    assert result["per_batch"].shape == (3, 3)
+    assert result["error"] < 1e-8
+    # three different batches: three different gradients, not one repeated
+    assert not torch.allclose(result["per_batch"][0], result["per_batch"][1])
+
+
+@claim("finite-differences.md",
+       "Under `torch.func.grad`, `backward` receives `torch.func`'s wrapper tensors, which have no memory of their own for `.numpy()` to hand over, and the call raises")
+@claim("finite-differences.ja.md",
+       "`torch.func.grad` の下では `backward` が `torch.func` のラッパーテンソルを受け取り、これには `.numpy()` が渡せる自前のメモリがないので、呼び出しはエラーになります")
+def test_a_numpy_black_box_fails_under_torch_func_in_backward():
+    assert "doesn't have storage" in page.wrapper_under_torch_func()["numpy_message"]
+    wrapped = []
+
+    def probe(x, w):
+        wrapped.append(torch._C._functorch.is_functorch_wrapped_tensor(w))
+        return page.lorentzian(x, w)
+
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64)
+    w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64)
+    torch.func.grad(lambda w: page.finite_differences(probe, "central", batched=True)(x, w).sum())(w)
+    assert wrapped == [False, True]            # forward: a plain tensor; backward: a wrapper
+    with pytest.raises(RuntimeError, match="storage"):
+        torch.func.vmap(lambda x: page.finite_differences(page.lorentzian_numpy)(x, w))(x[None])
+
+
+@claim("finite-differences.md",
+       "without `once_differentiable`, a second derivative taken through it would come out wrong, with no error.",
+       "With it, the attempt raises an error.")
+@claim("finite-differences.ja.md",
+       "`once_differentiable` がなければ、これを通した 2 階微分はエラーもなく間違った値になります。",
+       "付けておけば、その試みはエラーになります。")
+def test_without_once_differentiable_the_second_derivative_is_silently_wrong():
+    class Unmarked(page.FiniteDifferences):
+        backward = staticmethod(page.FiniteDifferences.backward.__wrapped__)
+
+    x = torch.linspace(-2, 2, 50, dtype=torch.float64)
+    w0 = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64)
+
+    def hessian_through(function):
+        w = w0.clone().requires_grad_()
+        loss = ((function(x, w) - 1) ** 2).mean()
+        (grad,) = torch.autograd.grad(loss, w, create_graph=True)
+        return torch.stack([torch.autograd.grad(g, w, retain_graph=True)[0] for g in grad])
+
+    wrong = hessian_through(lambda x, w: Unmarked.apply(page.lorentzian, x, w, "central", False))
+    exact = torch.autograd.functional.hessian(lambda w: ((page.lorentzian(x, w) - 1) ** 2).mean(), w0)
+    assert (wrong - exact).abs().max() > 1e-2 * exact.abs().max()      # far beyond the differences' error
+    w = w0.clone().requires_grad_()
+    loss = ((page.finite_differences(page.lorentzian)(x, w) - 1) ** 2).mean()
+    (grad,) = torch.autograd.grad(loss, w, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()
+
+
+@claim("finite-differences.md", "a second derivative through it raises an error")
+@claim("finite-differences.ja.md", "これを通した 2 階微分はエラーになります")
+def test_forward_difference_refuses_a_second_derivative():
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    w = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    y = page.ForwardDifference.apply(page.f_string, x, w)
+    (grad,) = torch.autograd.grad(y.square().sum(), w, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()
+
+
+def _fake_and_real(x, w):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = FakeTensorMode()
+    with mode:
+        fake = page.string_model(mode.from_tensor(x), mode.from_tensor(w))
+    return fake, page.string_model(x, w)
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@claim("finite-differences.md", "the operator moves it to the device of `x`, which is what the fake says it returns")
+@claim("finite-differences.ja.md", "演算子はそれを `x` のデバイスへ移します。fake が返すと言っているのもそのデバイスです")
+def test_the_fake_and_the_real_kernel_agree_in_device_shape_and_dtype(device, dtype):
+    x = torch.tensor([1.0, 2.0, -0.5], dtype=dtype, device=device)
+    w = torch.tensor([1.2, -3.4], dtype=dtype, device=device)
+    fake, real = _fake_and_real(x, w)
+    assert (fake.device, fake.shape, fake.dtype) == (real.device, real.shape, real.dtype)
+    assert real.device == x.device
+    torch.testing.assert_close(real, page.f(x, w))
+
+
+def test_the_fake_promises_the_device_of_x_on_a_device_this_machine_may_lack():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        x = torch.empty(3, dtype=torch.float64, device="cuda")
+        y = page.string_model(x, torch.empty(2, dtype=torch.float64, device="cuda"))
+    assert y.device.type == "cuda" and y.shape == (3,) and y.dtype == torch.float64
+
+
+@claim("finite-differences.md",
+       "real one in shape, dtype and device",
+       "On CPU inputs, as here, it would also pass a kernel that always returns a CPU tensor with a fake that promises the device of `x`")
+@claim("finite-differences.ja.md",
+       "形状・dtype・デバイスについて本物と一致するか",
+       "CPU の入力では、ここでのように、常に CPU のテンソルを返すカーネルと `x` のデバイスを約束する fake の組み合わせも通ってしまいます")
+def test_opcheck_compares_device_but_only_on_the_inputs_it_is_given():
+    @torch.library.custom_op("autograd_pages_test::always_cpu", mutates_args=())
+    def always_cpu(x: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(x.tolist(), dtype=x.dtype)        # CPU, wherever x is
+
+    @always_cpu.register_fake
+    def _(x):
+        return x.new_empty(x.shape)                           # x's device
+
+    torch.library.opcheck(always_cpu, (torch.ones(3),), test_utils="test_faketensor")
+
+    @torch.library.custom_op("autograd_pages_test::wrong_device", mutates_args=())
+    def wrong_device(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    @wrong_device.register_fake
+    def _(x):
+        return torch.empty(x.shape, dtype=x.dtype, device="cuda")
+
+    with pytest.raises(Exception, match="[Dd]evice"):
+        torch.library.opcheck(wrong_device, (torch.ones(3),), test_utils="test_faketensor")
