@@ -280,15 +280,15 @@ def step_size_study():
     """Error of forward and central differences against the exact derivative as the step shrinks.
 
     Every number in it comes from single operations rounded the same way by any
-    CPU (steps and points exact, a maximum instead of a sum), so the rounding
-    noise it shows is the same noise on every machine.
+    CPU (steps exact, points one division each, a maximum instead of a sum), so
+    the rounding noise it shows is the same noise on every machine.
     """
     # --8<-- [start:step_size_study]
     def g(w):           # a curved test function: arithmetic only, so its
         return 1 / w    # rounding is the same on every machine
 
-    # powers of two from 1/8 down to 1e-12, and w = 1.00, 1.01, ... 2.00: exact,
-    # so every machine differences the same numbers
+    # powers of two from 1/8 down to 1e-12, and w = 1.00, 1.01, ... 2.00, one
+    # division each: every machine differences the same numbers
     steps = torch.tensor([2.0 ** -k for k in range(3, 41)],
                          dtype=torch.float64)[:, None]
     points = torch.arange(100, 201, dtype=torch.float64) / 100   # w in [1, 2]

@@ -502,8 +502,8 @@ from claims import claim  # noqa: E402
        "`ctx.needs_input_grad` says which inputs of `forward` required grad when forward ran, not what the current backward call asks for.",
        "yet with `x` requiring grad `backward` still sees `(True, True)` and pays the call for the input gradient, the same as `loss.backward()`")
 @claim("finite-differences.ja.md",
-       "`ctx.needs_input_grad` が示すのは、順伝播を実行した時点で `forward` のどの入力が勾配を要求していたかであって、いま実行中の backward の呼び出しが何を求めているかではありません。",
-       "`x` が勾配を要求していれば `backward` には `(True, True)` が見え、`loss.backward()` のときと同じく入力の勾配のための呼び出しを払います")
+       "`ctx.needs_input_grad` が示すのは、順伝播を実行した時点で `forward` のどの入力が勾配を必要としていたかであって、いま実行中の backward の呼び出しが何を求めているかではありません。",
+       "`x` が勾配を必要としていれば `backward` には `(True, True)` が見え、`loss.backward()` のときと同じく入力の勾配のための呼び出しを払います")
 def test_backward_pays_for_what_required_grad_not_for_what_was_asked():
     counts = page.wrapper_needs_input_grad()["counts"]
     n = 3
@@ -689,7 +689,7 @@ def test_the_fake_promises_the_device_of_x_on_a_device_this_machine_may_lack():
        "On CPU inputs, as here, it would also pass a kernel that always returns a CPU tensor with a fake that promises the device of `x`")
 @claim("finite-differences.ja.md",
        "形状・dtype・デバイスについて本物と一致するか",
-       "CPU の入力では、ここでのように、常に CPU のテンソルを返すカーネルと `x` のデバイスを約束する fake の組み合わせも通ってしまいます")
+       "ここでのように CPU の入力で確かめる限り、常に CPU のテンソルを返すカーネルと、`x` のデバイスを返すと約束する fake の組み合わせでも通ってしまいます")
 def test_opcheck_compares_device_but_only_on_the_inputs_it_is_given():
     @torch.library.custom_op("autograd_pages_test::always_cpu", mutates_args=())
     def always_cpu(x: torch.Tensor) -> torch.Tensor:
