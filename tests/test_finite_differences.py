@@ -833,3 +833,40 @@ def test_opcheck_compares_device_but_only_on_the_inputs_it_is_given():
 
     with pytest.raises(Exception, match="[Dd]evice"):
         torch.library.opcheck(wrong_device, (torch.ones(3),), test_utils="test_faketensor")
+
+
+@claim("finite-differences.md",
+       "Autograd gets the gradient of every weight from one forward and one backward pass, whatever \\(n\\) is")
+@claim("finite-differences.ja.md",
+       "autograd なら、\\(n\\) がいくつであっても、順伝播 1 回と逆伝播 1 回ですべての重みの勾配が得られます")
+@pytest.mark.parametrize("n", [2, 1000])
+def test_autograd_gets_every_weight_from_one_pass_whatever_n(n):
+    x = torch.linspace(0, 1, 10, dtype=torch.float64)
+    w = torch.linspace(-1, 1, n, dtype=torch.float64, requires_grad=True)
+    powers = torch.arange(n, dtype=torch.float64)
+    model = page.CountCalls(lambda x, w: (w * x[:, None] ** powers).sum(dim=1))
+    backward_calls = []
+    y = model(x, w)
+    y.grad_fn.register_hook(lambda *grads: backward_calls.append(1))
+    y.sum().backward()
+    assert model.calls == 1 and len(backward_calls) == 1
+    torch.testing.assert_close(w.grad, (x[:, None] ** powers).sum(dim=0))
+
+
+@claim("finite-differences.md",
+       "An input gradient adds one call per feature for the forward scheme and two for the central one, whatever the batch size")
+@claim("finite-differences.ja.md",
+       "入力に対する勾配は、バッチサイズによらず、特徴量ごとに前進差分で 1 回、中心差分で 2 回の呼び出しが加わります")
+@pytest.mark.parametrize("scheme, per_feature", [("forward", 1), ("central", 2)])
+@pytest.mark.parametrize("batch", [4, 64])
+def test_the_input_gradient_costs_calls_per_feature_not_per_sample(scheme, per_feature, batch):
+    def black_box(x, w):                                  # 3 features a sample
+        return (x * w).sum(dim=1)
+
+    w = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    x = torch.randn(batch, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0),
+                    requires_grad=True)
+    calls = page.CountCalls(black_box)
+    page.finite_differences(calls, scheme)(x, w).sum().backward()
+    assert calls.calls == 1 + 3 * per_feature
+    torch.testing.assert_close(x.grad, w.expand(batch, 3), rtol=1e-6, atol=1e-6)
