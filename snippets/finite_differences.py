@@ -170,15 +170,19 @@ class ForwardDifference(torch.autograd.Function):
     """A black box f(x, w), with the gradient for w by forward differences."""
 
     @staticmethod
-    def forward(ctx, f, x, w):
-        y = f(x, w)
-        # not a tensor: kept as a plain attribute
-        ctx.f = f
-        # y is f(x, w), reused by every difference
-        ctx.save_for_backward(x, w, y)
-        return y
+    def forward(f, x, w):
+        return f(x, w)
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        f, x, w = inputs
+        # not a tensor: kept as a plain attribute
+        ctx.f = f
+        # the output is f(x, w), reused by every difference
+        ctx.save_for_backward(x, w, output)
+
+    @staticmethod
+    @once_differentiable    # the black box records no graph: see the page
     def backward(ctx, grad_output):
         x, w, y = ctx.saved_tensors
         step = 0.001                           # Δw
@@ -276,15 +280,15 @@ def step_size_study():
     """Error of forward and central differences against the exact derivative as the step shrinks.
 
     Every number in it comes from single operations rounded the same way by any
-    CPU (steps and points exact, a maximum instead of a sum), so the rounding
-    noise it shows is the same noise on every machine.
+    CPU (steps exact, points one division each, a maximum instead of a sum), so
+    the rounding noise it shows is the same noise on every machine.
     """
     # --8<-- [start:step_size_study]
     def g(w):           # a curved test function: arithmetic only, so its
         return 1 / w    # rounding is the same on every machine
 
-    # powers of two from 1/8 down to 1e-12, and w = 1.00, 1.01, ... 2.00: exact,
-    # so every machine differences the same numbers
+    # powers of two from 1/8 down to 1e-12, and w = 1.00, 1.01, ... 2.00, one
+    # division each: every machine differences the same numbers
     steps = torch.tensor([2.0 ** -k for k in range(3, 41)],
                          dtype=torch.float64)[:, None]
     points = torch.arange(100, 201, dtype=torch.float64) / 100   # w in [1, 2]
@@ -432,19 +436,26 @@ def input_gradient(f, x, w, y, grad_y, scheme="central"):
 class FiniteDifferences(torch.autograd.Function):
     """y = f(x, w) for a black box f, differentiated by finite differences."""
 
-    @staticmethod
-    def forward(ctx, f, x, w, scheme="central", batched=False):
-        y = f(x, w)
-        ctx.f, ctx.scheme, ctx.batched = f, scheme, batched
-        ctx.save_for_backward(x, w, y)
-        return y
+    # torch.func.vmap runs forward, setup_context and backward batched
+    generate_vmap_rule = True
 
     @staticmethod
-    @once_differentiable          # no graph is built here: no second derivative
+    def forward(f, x, w, scheme="central", batched=False):
+        return f(x, w)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        f, x, w, scheme, batched = inputs
+        ctx.f, ctx.scheme, ctx.batched = f, scheme, batched
+        ctx.save_for_backward(x, w, output)
+
+    @staticmethod
+    @once_differentiable    # differences of detached copies: no graph to x, w
     def backward(ctx, grad_y):
         x, w, y = ctx.saved_tensors
         grad_x = grad_w = None
-        if ctx.needs_input_grad[1]:       # only pay for what someone asked for
+        # which inputs required grad when forward ran, not what was asked now
+        if ctx.needs_input_grad[1]:
             grad_x = input_gradient(ctx.f, x, w, y, grad_y, ctx.scheme)
         if ctx.needs_input_grad[2]:
             grad_w = weight_gradient(
@@ -512,6 +523,36 @@ def wrapper_call_counts():
                 print(f"{scheme:8} {str(batched):8} {str(x_grad):12} | "
                       f"{in_forward:12}  {in_backward:8}")
     # --8<-- [end:wrapper_call_counts]
+    return {"counts": counts}
+
+
+@example(atol=0)
+def wrapper_needs_input_grad():
+    """Backward pays for what required grad when forward ran, not for what it is asked."""
+    # --8<-- [start:wrapper_needs_input_grad]
+    x = torch.linspace(-2, 2, 50, dtype=torch.float64)
+    w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64)         # n = 3
+    counts = {}
+    print("x needs grad  asked for        | needs_input_grad (x, w)  "
+          "backward calls")
+    for x_grad in (False, True):
+        for asked in ("loss.backward()", "grad(loss, w)"):
+            black_box = CountCalls(lorentzian)
+            x_in = x.clone().requires_grad_(x_grad)
+            w_in = w.clone().requires_grad_(True)
+            y = finite_differences(black_box, "forward")(x_in, w_in)
+            loss = y.sum()
+            before = black_box.calls
+            if asked == "loss.backward()":
+                loss.backward()
+            else:
+                torch.autograd.grad(loss, w_in)          # only w asked for
+            # the node autograd recorded is the ctx that backward sees
+            needs = y.grad_fn.needs_input_grad[1:3]      # (x, w)
+            counts[x_grad, asked] = (needs, black_box.calls - before)
+            print(f"{str(x_grad):13} {asked:16} | {str(needs):24} "
+                  f"{black_box.calls - before}")
+    # --8<-- [end:wrapper_needs_input_grad]
     return {"counts": counts}
 
 
@@ -621,6 +662,50 @@ def wrapper_complex_step():
               f" a factor 10 of {order:.1e}: {order / 10 < error < order * 10}")
     # --8<-- [end:wrapper_complex_step]
     return {"agree": agree, "errors": results, "reference": reference, "grads": grads}
+
+
+@example(atol=0)
+def wrapper_under_torch_func():
+    """torch.func.grad and vmap run the wrapper when the black box is made of torch operations.
+
+    Prints bounds, not digits: the differences are rounding noise.
+    """
+    # --8<-- [start:wrapper_under_torch_func]
+    x = torch.linspace(-2, 2, 50, dtype=torch.float64)
+    w = torch.tensor([1.5, 0.3, 0.8], dtype=torch.float64)
+    target = torch.ones(50, dtype=torch.float64)
+    batches = torch.stack([x, x + 0.5, 2 * x])       # three batches of 50
+
+    def loss_through(black_box):
+        def loss(w, x):
+            y = finite_differences(black_box, "central", batched=True)(x, w)
+            return ((y - target) ** 2).mean()
+        return loss
+
+    loss = loss_through(lorentzian)
+    w_in = w.clone().requires_grad_()
+    loss(w_in, x).backward()
+    same = torch.equal(torch.func.grad(loss)(w, x), w_in.grad)
+    print("torch.func.grad equals loss.backward():", same)
+
+    # one gradient per batch: vmap over the batches, w shared
+    per_batch = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0))(
+        w, batches)
+    exact = torch.stack([                            # autograd, batch by batch
+        torch.func.grad(lambda w: ((lorentzian(b, w) - target) ** 2).mean())(w)
+        for b in batches])
+    worst = ((per_batch - exact).norm(dim=1) / exact.norm(dim=1)).max().item()
+    print(f"vmap(grad): {tuple(per_batch.shape)}, relative error below 1e-8:",
+          worst < 1e-8)
+
+    try:
+        torch.func.grad(loss_through(lorentzian_numpy))(w, x)
+    except RuntimeError as error:
+        message = f"RuntimeError: {error}"
+        print("NumPy black box, torch.func.grad:", message)
+    # --8<-- [end:wrapper_under_torch_func]
+    return {"same": same, "per_batch": per_batch, "exact": exact,
+            "error": worst, "numpy_message": message}
 
 
 @example
@@ -846,7 +931,9 @@ def formula_with_autograd():
 @torch.library.custom_op("autograd_pages::string_model", mutates_args=())
 def string_model(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """f_string registered as an operator, one opaque step to PyTorch."""
-    return f_string(x, w)
+    # the text is evaluated on the CPU; the result goes where x is, as the
+    # fake below says
+    return f_string(x, w).to(x.device)
 
 
 @string_model.register_fake
