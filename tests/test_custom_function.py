@@ -224,6 +224,8 @@ def test_vmap_equals_the_loop():
        "`torch.autograd.grad(loss, x)` wants the gradient for `x` alone, yet backward still sees\n`(True, True)`, computes the gradient for the scale as well")
 @claim("custom-function.ja.md", "`forward` を実行したときにどの入力が勾配を必要としていたかを示します",
        "backward に見えるのはやはり`(True, True)` で、スケールに対する勾配も計算し")
+@claim("custom-function.md", "So `needs_input_grad` saves the work for inputs that do not require grad at all")
+@claim("custom-function.ja.md", "つまり `needs_input_grad` で省けるのは、定数のスケールのように、そもそも勾配を必要としない入力の計算だけです")
 def test_needs_input_grad_is_fixed_when_forward_runs():
     result = page.needs_input_grad_is_fixed()
     assert result["seen"] == [(True, True), (True, True)]        # .backward(), then grad(loss, x)
@@ -406,3 +408,19 @@ def test_once_differentiable_backward_runs_without_recording():
         x = torch.ones(2, requires_grad=True)
         torch.autograd.grad(make(decorate).apply(x).sum(), x, create_graph=True)
     assert recording == {False: True, True: False}
+
+
+@claim("custom-function.md", "instead of silently returning a\nwrong one")
+@claim("custom-function.ja.md", "黙って間違った値を返す代わりにエラーになります")
+def test_without_once_differentiable_the_numpy_backward_gives_a_wrong_second_derivative():
+    class Undecorated(page.NumpyScaledTanh):
+        backward = staticmethod(page.NumpyScaledTanh.backward.__wrapped__)
+
+    x = torch.tensor([0.5, -1.0, 3.0], dtype=torch.float64, requires_grad=True)
+    (first,) = torch.autograd.grad((Undecorated.apply(x) ** 2).sum(), x, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), x)               # no error ...
+    t = x.detach()
+    y, s2 = 4 * torch.tanh(t / 4), sech2(t / 4)
+    exact = 2 * s2**2 + 2 * y * (-0.5 * torch.tanh(t / 4) * s2)   # d/dx (2y sech²(x/4))
+    torch.testing.assert_close(second, 2 * s2**2)                 # ... and wrong: only the path through y
+    assert ((second - exact).abs() > 0.01).all()
