@@ -317,6 +317,33 @@ def modern_needs_input_grad():
             "needs": y.grad_fn.needs_input_grad, "verdicts": verdicts}
 
 
+@example
+def needs_input_grad_is_fixed():
+    """needs_input_grad is fixed when forward runs, whatever a backward call asks for."""
+    # --8<-- [start:needs_input_grad_is_fixed]
+    x = torch.tensor([0., 4.], requires_grad=True)
+    scale = torch.tensor(4., requires_grad=True)
+    y = ScaledTanhModern.apply(x, scale)
+    loss = (y**2).sum()
+    ctx = y.grad_fn
+    seen, returned = [], []
+    # runs just before backward: the tuple backward reads
+    ctx.register_prehook(
+        lambda grad_outputs: seen.append(ctx.needs_input_grad))
+    # runs just after: which of (grad_x, grad_scale) backward computed
+    ctx.register_hook(lambda grad_inputs, grad_outputs: returned.append(
+        tuple(g is not None for g in grad_inputs)))
+
+    loss.backward(retain_graph=True)
+    print("loss.backward():            ",
+          "needs_input_grad", seen[-1], " computed", returned[-1])
+    (grad_x,) = torch.autograd.grad(loss, x)             # asks for x only
+    print("torch.autograd.grad(loss, x):",
+          "needs_input_grad", seen[-1], " computed", returned[-1])
+    # --8<-- [end:needs_input_grad_is_fixed]
+    return {"seen": seen, "returned": returned, "grad_x": grad_x, "x": x}
+
+
 # --8<-- [start:numpy_scaled_tanh]
 class NumpyScaledTanh(torch.autograd.Function):
     """4 tanh(x / 4) computed in NumPy, where autograd cannot follow."""

@@ -298,6 +298,45 @@ def accumulated_gradients():
             "no_zero_losses": no_zero_losses, "momentum_losses": momentum_losses}
 
 
+@example(atol=1e-12)     # the printed bound 1e-6 is a number too: a change of it is drift
+def accumulation_on_purpose():
+    """Four batches of 25, each mean loss divided by 4: the full-batch gradient."""
+    # --8<-- [start:accumulation_on_purpose]
+    features, labels, species = load_iris(IRIS_CSV)
+    order = torch.randperm(150, generator=torch.Generator().manual_seed(0))
+    x_train, _ = standardize(features[order[:100]], features[order[100:]])
+    y_train = labels[order[:100]]             # the first loop's 100 flowers
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    loss_fn = nn.CrossEntropyLoss()           # a mean over the batch
+
+    def take_grads():
+        """The .grad of every parameter, then cleared for the next run."""
+        grads = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        return grads
+
+    loss_fn(model(x_train), y_train).backward()      # 100 flowers at once
+    full = take_grads()
+    k = 4
+    for x, y in zip(x_train.chunk(k), y_train.chunk(k)):   # 4 batches of 25
+        loss_fn(model(x), y).backward()              # adds into .grad
+    undivided = take_grads()
+    for x, y in zip(x_train.chunk(k), y_train.chunk(k)):
+        (loss_fn(model(x), y) / k).backward()
+    divided = take_grads()
+
+    print("output bias gradient, full batch:   ", full[-1])
+    print("4 batches, losses not divided:      ", undivided[-1])
+    print("4 batches, each loss divided by 4:  ", divided[-1])
+    gap = max((d - f).abs().max().item() for d, f in zip(divided, full))
+    print("largest |divided - full| over all parameters below 1e-6:",
+          gap < 1e-6)
+    # --8<-- [end:accumulation_on_purpose]
+    return {"full": full, "undivided": undivided, "divided": divided,
+            "gap": gap, "k": k}
+
 @example
 def dead_units():
     """All three hidden units are negative on every flower: no gradient reaches the first layer."""
@@ -453,7 +492,7 @@ def rmse_at_zero():
 
 # --8<-- [start:ramp]
 class Ramp(nn.Module):
-    """max(x, 0) as a module, with the derivative of clamp(min=0) at x = 0."""
+    """max(x, 0) as a module; at x = 0, where x >= 0 holds, its slope is 1."""
 
     def forward(self, x):
         return torch.where(x >= 0, x, 0.0)
@@ -478,13 +517,18 @@ def ramp_matches_clamp():
     print("x:              ", x.detach())
     print("Ramp()(x):      ", y_ramp)
     print("d Ramp / dx:    ", g_ramp)
+    print("d clamp / dx:   ", g_clamp)
     print("same values as clamp(min=0):", torch.equal(y_ramp, y_clamp),
           "  same gradients:", torch.equal(g_ramp, g_clamp))
+    print("gradients differ at x =", x.detach()[g_ramp != g_clamp].tolist())
+    _, g_both = value_and_gradient(lambda x: x.clamp(-0.5, 0.5))
+    print("d clamp(-0.5, 0.5) / dx:", g_both, "(x = -0.5 and 0.5 are its bounds)")
 
     at_zero = {}
     for name, f in [
         ("clamp(min=0)", lambda x: x.clamp(min=0)),
         ("Ramp()", ramp),
+        ("where(x > 0)", lambda x: torch.where(x > 0, x, 0.0)),
         ("torch.relu", torch.relu),
         ("maximum(x, 0)", lambda x: torch.maximum(x, torch.zeros(()))),
     ]:
@@ -492,7 +536,7 @@ def ramp_matches_clamp():
         print(f"derivative at x = 0 of {name:14} {at_zero[name]}")
     # --8<-- [end:ramp_matches_clamp]
     return {"y_ramp": y_ramp, "y_clamp": y_clamp, "g_ramp": g_ramp, "g_clamp": g_clamp,
-            "at_zero": at_zero}
+            "g_both": g_both, "x": x.detach(), "at_zero": at_zero}
 
 
 @example
