@@ -36,6 +36,8 @@ def test_gradients_by_hand_match_the_formulas():
     assert torch.equal(b.grad, -2 * b.detach())
 
 
+@claim("autograd-basics.md", "`backward` needs to be told how to weigh them")
+@claim("autograd-basics.ja.md", "`backward` には、それらをどう重み付けするかを教える必要があり")
 def test_backward_of_a_vector_asks_for_a_weighting():
     assert "only for scalar outputs" in page.sum_backward()["message"]
 

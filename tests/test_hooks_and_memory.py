@@ -121,9 +121,11 @@ def test_a_hook_runs_on_every_call_until_removed():
     assert len(calls) == 2
 
 
-@claim("hooks-and-memory.md", "so the multiplication keeps both inputs",
+@claim("hooks-and-memory.md", "so the multiplication keeps both inputs", "so `exp` keeps its *result*",
+       "an addition needs nothing but its `alpha` number",
        "`_saved_self` is `x` itself, and `_saved_result` shares the memory of the output")
-@claim("hooks-and-memory.ja.md", "乗算は両方の入力を取っておきます",
+@claim("hooks-and-memory.ja.md", "乗算は両方の入力を取っておきます", "`exp` は*結果*を取っておきます",
+       "加算に必要なのは `alpha` の数値だけです",
        "`_saved_self` は `x` そのものであり、`_saved_result` は出力とメモリを共有しています")
 def test_saved_attributes_are_what_each_derivative_needs(capsys):
     result = page.saved_attributes()
@@ -185,9 +187,14 @@ def storages_saved(function, *inputs):
 
 @claim("hooks-and-memory.md", "12 of the 20 are the weights of the three later `Linear` layers, saved as views of the "
            "parameters", "What remains is the batch and the four `Tanh` results.",
-       "Under `no_grad` nothing is saved")
+       "Under `no_grad` nothing is saved",
+       "the first layer saves no weight, because its input, the batch, needs no gradient",
+       "each of the first three `Tanh` results is saved twice, as `Tanh`'s result and as the next "
+       "`Linear`'s input")
 @claim("hooks-and-memory.ja.md", "20 個分のうち 12 個分は後ろ 3 つの `Linear` の重みで、パラメータのビューとして保存されています",
-       "残るのはバッチと 4 つの `Tanh` の結果です。", "`no_grad` の下では何も保存されません")
+       "残るのはバッチと 4 つの `Tanh` の結果です。", "`no_grad` の下では何も保存されません",
+       "最初の層は重みを保存しません。その入力であるバッチが勾配を必要としないからです。",
+       "最初の 3 つの `Tanh` の結果は、`Tanh` の結果として、そして次の `Linear` の入力として、2 回保存されています")
 def test_the_pack_hook_counts_20_activations_and_the_graph_keeps_5(capsys):
     result = page.count_saved()
     lines = capsys.readouterr().out.splitlines()
@@ -260,6 +267,8 @@ def test_what_is_kept_grows_with_the_batch_and_the_depth():
     assert kept(16, 2) == 2 * kept(8, 2)
 
 
+@claim("hooks-and-memory.md", "the example only shows the pattern, and that the gradients are unchanged")
+@claim("hooks-and-memory.ja.md", "この例が示すのはパターンと、勾配が変わらないことだけです")
 def test_save_on_cpu_keeps_the_gradients():
     assert page.on_cpu()["same"] is True
 
@@ -282,6 +291,24 @@ def test_checkpointing_keeps_the_block_inputs_and_gives_the_same_gradient(capsys
     assert lines[0] == f"plain       : {4 * per_block:9,} bytes kept (36 activations), 4 block forwards"
     assert lines[1] == f"checkpointed: {4 * ACTIVATION:9,} bytes kept ( 4 activations), 8 block forwards"
     assert 4 * per_block == 9 * (4 * ACTIVATION)              # nine times less kept
+
+
+@claim("hooks-and-memory.md", "In the network above it would not: a block's input is the previous block's "
+       "`Tanh` result, and that result is all the block keeps besides.")
+@claim("hooks-and-memory.ja.md", "上のネットワークでは効きません。ブロックの入力は前のブロックの `Tanh` の結果で、"
+       "ブロックがそれ以外に抱えているのはその結果だけだからです。")
+def test_checkpointing_the_tanh_blocks_would_save_one_activation():
+    model = page.mlp()
+    batch = torch.randn(64, 256, requires_grad=True)
+
+    def checkpointed(x):
+        for block in model:
+            x = page.checkpoint(block, x, use_reentrant=False)
+        return x
+
+    plain = page.saved_bytes(model, batch, parameters=model.parameters())[2]
+    kept = page.saved_bytes(checkpointed, batch, parameters=model.parameters())[2]
+    assert (plain, kept) == (5 * ACTIVATION, 4 * ACTIVATION)     # batch + 4 Tanh results, 4 inputs
 
 
 @claim("hooks-and-memory.md", "runs `block` without keeping what its operations would save, keeps only its input")
@@ -385,11 +412,13 @@ def test_masking_by_multiplication_gives_nan_too():
 @claim("hooks-and-memory.md", "only `eval()` makes the two calls agree, only `no_grad` and `inference_mode` make the output "
            "stop requiring grad, and only `inference_mode` produces an inference tensor",
        "Layers keep their mode; dropout in training mode still drops.",
-       "It does not touch autograd: the graph is recorded as before.")
+       "It does not touch autograd: the graph is recorded as before.",
+       "results do not require grad and nothing is saved for backward")
 @claim("hooks-and-memory.ja.md", "2 回の呼び出しの結果が一致するのは `eval()` のときだけ、出力が勾配を必要としなくなるのは "
            "`no_grad` と `inference_mode` のときだけ、推論テンソルを生むのは `inference_mode` だけです",
        "層のモードはそのままで、訓練モードのドロップアウトは引き続き要素を落とします。",
-       "autograd には触れません：グラフはこれまでどおり記録されます。")
+       "autograd には触れません：グラフはこれまでどおり記録されます。",
+       "結果は勾配を必要とせず、backward のために何も保存されません")
 def test_eval_no_grad_and_inference_mode_change_different_things(capsys):
     result = page.eval_no_grad_inference()
     lines = capsys.readouterr().out.splitlines()
@@ -401,6 +430,9 @@ def test_eval_no_grad_and_inference_mode_change_different_things(capsys):
         "eval, no_grad": ["requires_grad=False", "repeatable=True", "inference=False"],
         "eval, inference": ["requires_grad=False", "repeatable=True", "inference=True"],
     }
+    model = result["model"]
+    with torch.no_grad():
+        assert page.saved_bytes(model, torch.ones(2, 4), parameters=model.parameters())[1:] == (0, 0)
 
 
 @claim("hooks-and-memory.md", "A tensor made under `torch.inference_mode()` can be an input of an operation recorded outside "
@@ -438,8 +470,9 @@ def test_inference_tensors_skip_version_counters_and_view_tracking():
         served._version
 
 
-@claim("hooks-and-memory.md", "batch normalization uses its running statistics")
-@claim("hooks-and-memory.ja.md", "バッチ正規化は移動統計量（running statistics）を使います")
+@claim("hooks-and-memory.md", "batch normalization uses its running statistics", "`model.train()` switches back.")
+@claim("hooks-and-memory.ja.md", "バッチ正規化は移動統計量（running statistics）を使います",
+       "`model.train()` で元に戻ります。")
 def test_batch_norm_in_eval_uses_its_running_statistics():
     torch.manual_seed(0)
     norm = nn.BatchNorm1d(3)
@@ -448,3 +481,6 @@ def test_batch_norm_in_eval_uses_its_running_statistics():
     norm.eval()
     expected = (x - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps)
     torch.testing.assert_close(norm(x), expected * norm.weight + norm.bias)
+    norm.train()
+    batch_mean = norm(x).mean(0)                 # batch statistics again: each feature centred
+    torch.testing.assert_close(batch_mean, norm.bias.expand(3), atol=1e-6, rtol=0)
