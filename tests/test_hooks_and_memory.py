@@ -364,12 +364,15 @@ def test_use_reentrant_false_works_where_the_reentrant_one_does_not():
         assert works == dict.fromkeys(works, not reentrant), (reentrant, works)
 
 
-@claim("hooks-and-memory.md", "pass it explicitly, since PyTorch warns when it is left out")
-@claim("hooks-and-memory.ja.md", "省略すると PyTorch が警告を出すので、明示的に渡してください")
+@claim("hooks-and-memory.md", "`use_reentrant=False` selects the implementation PyTorch recommends",
+       "pass it explicitly, since PyTorch warns when it is left out")
+@claim("hooks-and-memory.ja.md", "`use_reentrant=False` は PyTorch が推奨する実装を選びます",
+       "省略すると PyTorch が警告を出すので、明示的に渡してください")
 def test_checkpoint_warns_when_use_reentrant_is_left_out():
     x = torch.ones(3, requires_grad=True)
-    with pytest.warns(UserWarning, match="use_reentrant parameter should be passed explicitly"):
+    with pytest.warns(UserWarning, match="use_reentrant parameter should be passed explicitly") as caught:
         page.checkpoint(torch.sin, x)
+    assert any("use_reentrant=False is recommended" in str(w.message) for w in caught)
 
 
 @claim("hooks-and-memory.md", "its backward sends the incoming gradient to `a` and zeros to `b` where the condition holds, "
