@@ -211,9 +211,11 @@ def accumulation():
         history.append(x.grad.item())
         print(f"after backward call {call}: x.grad = {x.grad.item():.1f}")
 
-    x.grad.zero_()         # what optimizer.zero_grad() does for every parameter
+    optimizer = torch.optim.SGD([x], lr=0.01)
+    optimizer.zero_grad()  # since PyTorch 2.0: x.grad = None, not zeros
+    print("after optimizer.zero_grad(): x.grad =", x.grad)
     (3 * x**2).backward()
-    print(f"after zeroing and one more call: x.grad = {x.grad.item():.1f}")
+    print(f"after one more call: x.grad = {x.grad.item():.1f}")
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(range(1, 5), history, marker="o")
@@ -221,7 +223,7 @@ def accumulation():
            title="Gradients accumulate", xticks=range(1, 5))
     plt.show()
     # --8<-- [end:accumulation]
-    return {"history": history, "after_zero": x.grad.item()}
+    return {"history": history, "after_zero": x.grad.item(), "x": x}
 
 
 @example

@@ -90,29 +90,38 @@ def saved_attributes():
         print(f"{type(node).__name__:10}", saved)
 
     print("_saved_self is x:", product.grad_fn._saved_self is x)
-    print("_saved_result equals the output:",
-          torch.equal(exponential.grad_fn._saved_result, exponential))
+    print("_saved_result shares the output's memory:",
+          exponential.grad_fn._saved_result.data_ptr()
+          == exponential.data_ptr())
     # --8<-- [end:saved_attributes]
     return {"product": product, "exponential": exponential,
             "summed": summed, "x": x, "w": w}
 
 
 # --8<-- [start:count_saved_bytes]
-def saved_bytes(function, *inputs):
-    """Call function(*inputs) and count the bytes autograd saves for backward.
+def saved_bytes(function, *inputs, parameters=()):
+    """Call function(*inputs); count what autograd saves for backward, two ways.
 
-    Every tensor an operation saves passes through the pack hook once.
+    packed adds up every tensor passing through the pack hook. kept adds up
+    the distinct storages behind them, parameters excluded (they exist anyway):
+    the memory the graph alone holds until backward.
 
     Examples:
         >>> x = torch.ones(10, requires_grad=True)
-        >>> saved_bytes(lambda x: x.exp(), x)[1]   # exp saves its result
-        40
+        >>> saved_bytes(lambda x: x.exp(), x)[1:]   # exp saves its result
+        (40, 40)
+        >>> saved_bytes(lambda x: x * x, x)[1:]     # x twice, one storage
+        (80, 40)
     """
-    total = 0
+    packed, storages = 0, {}
+    excluded = {p.untyped_storage().data_ptr() for p in parameters}
 
     def pack(tensor):
-        nonlocal total
-        total += tensor.numel() * tensor.element_size()
+        nonlocal packed
+        packed += tensor.numel() * tensor.element_size()
+        storage = tensor.untyped_storage()      # a view keeps all of it
+        if storage.data_ptr() not in excluded:
+            storages[storage.data_ptr()] = storage.nbytes()
         return tensor                           # keep it as it is
 
     def unpack(tensor):
@@ -120,7 +129,7 @@ def saved_bytes(function, *inputs):
 
     with saved_tensors_hooks(pack, unpack):
         output = function(*inputs)
-    return output, total
+    return output, packed, sum(storages.values())
 # --8<-- [end:count_saved_bytes]
 
 
@@ -140,22 +149,25 @@ def mlp(width=256, depth=4):
 
 @example
 def count_saved():
-    """Count what one forward pass of a network keeps for backward."""
+    """Count what one forward pass of a network keeps for backward: the
+    bytes the pack hook sees, and the memory they really hold."""
     # --8<-- [start:count_saved]
     model = mlp()
     torch.manual_seed(1)
     batch = torch.randn(64, 256)
-
-    _, training = saved_bytes(model, batch)
-    print(f"forward for training: {training:,} bytes saved for backward")
-    with torch.no_grad():
-        _, no_grad = saved_bytes(model, batch)
-    print(f"under no_grad       : {no_grad:,} bytes")
-
     one_activation = 64 * 256 * 4               # float32: 4 bytes each
-    print("in activations of 64 x 256:", training / one_activation)
+
+    _, packed, kept = saved_bytes(model, batch,
+                                  parameters=model.parameters())
+    print(f"through the pack hook: {packed:9,} bytes,",
+          packed // one_activation, "activations")
+    print(f"kept beyond the model: {kept:9,} bytes,",
+          kept // one_activation, "activations")
+    with torch.no_grad():
+        _, packed, kept = saved_bytes(model, batch)
+    print(f"under no_grad        : {packed:9,} bytes, {kept:,} kept")
     # --8<-- [end:count_saved]
-    return {"training": training, "no_grad": no_grad}
+    return {"model": model, "batch": batch}
 
 
 @example
@@ -180,13 +192,31 @@ def on_cpu():
     return {"same": same}
 
 
+# --8<-- [start:wide_blocks]
+def wide_blocks(width=256, hidden=1024, depth=4):
+    """Blocks that widen, apply GELU and narrow again (a transformer's
+    feed-forward part), seeded: each keeps far more than its input.
+
+    Examples:
+        >>> wide_blocks(8, 32, 2)[0][0]
+        Linear(in_features=8, out_features=32, bias=True)
+    """
+    torch.manual_seed(0)
+    return nn.Sequential(*[
+        nn.Sequential(nn.Linear(width, hidden), nn.GELU(),
+                      nn.Linear(hidden, width))
+        for _ in range(depth)])
+# --8<-- [end:wide_blocks]
+
+
 @example
 def checkpointing():
-    """Checkpointing saves fewer bytes and pays with a second forward."""
+    """Checkpointing keeps only each block's input and pays with a second forward."""
     # --8<-- [start:checkpointing]
-    model = mlp()
+    model = wide_blocks()
     torch.manual_seed(1)
     batch = torch.randn(64, 256, requires_grad=True)
+    one_activation = 64 * 256 * 4
     calls = {"forward": 0}
 
     def count(module, args):                    # as each forward starts
@@ -208,18 +238,20 @@ def checkpointing():
         calls["forward"] = 0
         batch.grad = None
         model.zero_grad()
-        output, saved = saved_bytes(run, batch)
+        output, _, kept = saved_bytes(run, batch,
+                                      parameters=model.parameters())
         output.square().mean().backward()
         results[name] = [batch.grad.clone()] + [
             p.grad.clone() for p in model.parameters()]
-        print(f"{name:12}: {saved:7,} bytes saved,",
+        print(f"{name:12}: {kept:9,} bytes kept",
+              f"({kept // one_activation:2} activations),",
               f"{calls['forward']} block forwards")
 
-    same = all(torch.allclose(a, b) for a, b in
+    same = all(torch.equal(a, b) for a, b in
                zip(results["plain"], results["checkpointed"]))
     print("same gradients:", same)
     # --8<-- [end:checkpointing]
-    return {"results": results, "same": same}
+    return {"model": model, "batch": batch, "results": results, "same": same}
 
 
 @example
@@ -263,12 +295,15 @@ def eval_no_grad_inference():
     with torch.no_grad():
         describe("eval, no_grad", model(x), model(x))
     with torch.inference_mode():
-        out = model(x)
-        describe("eval, inference", out, model(x))
+        served = model(x)
+        describe("eval, inference", served, model(x))
 
+    w = torch.ones(4, requires_grad=True)
+    (served + w).sum().backward()               # + saves neither input
+    print("w.grad after (served + w).sum().backward():", w.grad)
     try:
-        (out * torch.ones(4, requires_grad=True)).sum().backward()
+        (served * w).sum().backward()           # * saves served for w's grad
     except RuntimeError as error:
         print("RuntimeError:", error)
     # --8<-- [end:eval_no_grad_inference]
-    return {"model": model, "out": out}
+    return {"model": model, "served": served, "w": w}
