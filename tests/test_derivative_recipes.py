@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from snippets import derivative_recipes as page
+from snippets.pipeline import versions
 from snippets.pipeline.examples import page_modules
 
 
@@ -24,19 +25,18 @@ def test_naive_softplus_overflows_forward_and_is_nan_backward():
 
 
 def test_stable_formula_under_autograd_depends_on_the_spelling_at_zero():
+    """torch 2.14 made clamp's gradient at its bound 0 (it was 1 up to 2.13, pytorch issue 195931)."""
     at_zero = page.softplus_stable_formula()["at_zero"]
-    assert at_zero == {"clamp(min=0)": 1.0, "relu": 0.0, "maximum(x,0)": 0.5}
+    clamp_at_bound = 0.0 if versions.minor_of(torch.__version__) >= "2.14" else 1.0
+    assert at_zero == {"clamp(min=0)": clamp_at_bound, "relu": 0.0, "maximum(x,0)": 0.5}
 
 
-def test_only_relu_gives_the_minimum_norm_subgradient_at_zero():
+def test_every_spelling_stays_inside_the_subgradients_at_zero():
     """Autograd mechanics: for a convex kink, the subgradient of minimum norm. For max(x, 0)
-    the subgradients at 0 are [0, 1]; every spelling stays inside, only relu takes 0."""
+    the subgradients at 0 are [0, 1]; every spelling stays inside."""
     at_zero = page.softplus_stable_formula()["at_zero"]
     assert all(0.0 <= slope <= 1.0 for slope in at_zero.values())
-    assert [name for name, slope in at_zero.items() if slope == 0.0] == ["relu"]
-    x = torch.tensor(0.0, requires_grad=True)
-    x.clamp(min=0).backward()
-    assert x.grad.item() == 1.0                 # clamp(min=0): the other end of [0, 1]
+    assert at_zero["relu"] == 0.0
 
 
 def test_stable_softplus_is_finite_matches_softplus_and_passes_gradcheck():
