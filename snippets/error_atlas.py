@@ -285,8 +285,9 @@ def non_leaf_grad():
         h_grad = h.grad
     print("h.grad:", h_grad)
     for warning in caught:
-        # torch ends the message with the place in its C++ source that raised it; drop that
-        message = str(warning.message).split(" (Triggered internally at")[0]
+        # torch ends the message with where in its C++ source it was
+        # raised; drop that
+        message = str(warning.message).split(" (Triggered internally")[0]
         print(f"{warning.category.__name__}: {message}")
     # --8<-- [end:non_leaf_grad]
     return {"warnings": caught, "h_grad": h_grad, "x_grad": x.grad}

@@ -16,8 +16,10 @@ from torch.func import grad, hessian, jacfwd, jacrev, jvp, vjp
 from torch.utils.flop_counter import FlopCounterMode
 
 torch.set_printoptions(precision=4, sci_mode=False)
-# torch 2.14 deprecates torch.jit.script, and calls it itself the first time forward-mode AD runs
-warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+# torch 2.14 deprecates torch.jit.script, and calls it itself
+# the first time forward-mode AD runs
+warnings.filterwarnings(
+    "ignore", "`torch.jit.script` is deprecated", FutureWarning)
 # --8<-- [end:setup]
 
 

@@ -103,7 +103,11 @@ def _public_functions():
 
 # Example functions are checked by the drift test and their own tests instead of a doctest;
 # the command-line entry points are exercised by tests/test_pipeline_*.py and test_fixture_site.
-NO_DOCTEST = {"snippets.pipeline.build.regenerate", "snippets.pipeline.__main__.main"}
+# These make environments or run every example under another torch; tests/test_pipeline_versions.py
+# and `make versions` exercise them.
+NO_DOCTEST = {"snippets.pipeline.build.regenerate", "snippets.pipeline.__main__.main",
+              "snippets.pipeline.versions.environment", "snippets.pipeline.versions.run_here",
+              "snippets.pipeline.versions.run_each"}
 
 
 def test_every_public_function_has_a_doctest():

@@ -43,5 +43,14 @@ def _cell(text: str) -> str:
 
 
 def append(path: str | Path, text: str) -> None:
+    """Add a run's section to the end of the report file (several runs share one summary page).
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "summary.md"
+        >>> append(path, "### one, "); append(path, "### two")
+        >>> path.read_text()
+        '### one, ### two'
+    """
     with open(path, "a", encoding="utf-8") as file:
         file.write(text)

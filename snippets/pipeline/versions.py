@@ -42,7 +42,12 @@ def minor_of(release: str) -> str:
 
 
 def running() -> str:
-    """The torch release this process imports (read without importing it)."""
+    """The torch release this process imports (read without importing it).
+
+    Examples:
+        >>> running().startswith("2.")
+        True
+    """
     return version("torch")
 
 
@@ -73,7 +78,12 @@ _loaded: dict[Path, tuple[tuple, dict]] = {}
 
 def load(folder: Path) -> dict[str, dict[str, Elsewhere]]:
     """``minor -> example id -> Elsewhere`` from the versions file (empty when there is none); an
-    entry that is not what ``make versions WRITE=1`` wrote is refused, naming it."""
+    entry that is not what ``make versions WRITE=1`` wrote is refused, naming it.
+
+    Examples:
+        >>> load(Path("/nowhere"))
+        {}
+    """
     path = folder / FILE
     if not path.exists():
         return {}
@@ -105,7 +115,12 @@ def _entry_digest(entry: dict) -> str:
 
 def differences(outcomes: dict, folder: Path) -> dict[str, dict]:
     """The entries of this run for the versions file: each example whose output here differs from
-    the newest release's record (beyond its tolerance), or that fails here."""
+    the newest release's record (beyond its tolerance), or that fails here.
+
+    Examples:
+        >>> differences({}, Path("/nowhere"))
+        {}
+    """
     entries = {}
     for example_id, outcome in outcomes.items():
         if outcome.error:
@@ -124,7 +139,14 @@ def _newest(example: Example, folder: Path) -> Record | None:
 
 def write_entries(entries: dict[str, dict], release: str, folder: Path) -> Path:
     """Replace one minor release's entries in the versions file, whole (written beside it, then
-    moved into place, so a killed run leaves the old file)."""
+    moved into place, so a killed run leaves the old file).
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> write_entries({}, "2.13.0", folder).name, load(folder), sorted(p.name for p in folder.iterdir())
+        ('versions.json', {}, ['versions.json'])
+    """
     path = folder / FILE
     document = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"versions": {}}
     document["banner"] = BANNER
@@ -138,7 +160,12 @@ def write_entries(entries: dict[str, dict], release: str, folder: Path) -> Path:
 
 def drift(outcomes: dict, release: str, folder: Path) -> list[str]:
     """Where this run under an older release differs from what the versions file (or, for an
-    example it does not name, the newest release's record) says that release prints."""
+    example it does not name, the newest release's record) says that release prints.
+
+    Examples:
+        >>> drift({}, "2.13.0", Path("/nowhere"))
+        []
+    """
     minor = minor_of(release)
     expected = load(folder).get(minor, {})
     problems = []
