@@ -22,11 +22,17 @@ torch.set_printoptions(precision=4, sci_mode=False)
 class StableSoftplus(torch.autograd.Function):
     """log(1 + exp(x)) that neither overflows forward nor gives NaN backward."""
 
+    generate_vmap_rule = True        # torch.vmap runs forward and backward as written
+
     @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
+    def forward(x):
         # exp of a number <= 0
         return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        (x,) = inputs
+        ctx.save_for_backward(x)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -121,20 +127,27 @@ def rmse_naive():
 class RMSE(torch.autograd.Function):
     """sqrt(mean((prediction - target)**2)); subgradient 0 where it is 0."""
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, prediction, target):
-        error = prediction - target
-        value = torch.sqrt(torch.mean(error ** 2))
-        ctx.save_for_backward(error, value)
-        return value
+    def forward(prediction, target):
+        return torch.sqrt(torch.mean((prediction - target) ** 2))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        prediction, target = inputs
+        # inputs and output only: an intermediate saved here would have no
+        # graph behind it, and a second derivative through it would be wrong
+        ctx.save_for_backward(prediction, target, output)
 
     @staticmethod
     def backward(ctx, grad_output):
-        error, value = ctx.saved_tensors
-        if value == 0:                  # every error is exactly zero: a minimum
-            d_prediction = torch.zeros_like(error)
-        else:
-            d_prediction = grad_output * error / (error.numel() * value)
+        prediction, target, value = ctx.saved_tensors
+        error = prediction - target              # recomputed, so it is recorded
+        # every error exactly zero: a minimum, where error is 0 and so is this;
+        # torch.where, not `if`, so that there is no branch on a value (vmap)
+        nonzero = torch.where(value == 0, torch.ones_like(value), value)
+        d_prediction = grad_output * error / (error.numel() * nonzero)
         return d_prediction, -d_prediction
 # --8<-- [end:rmse_function]
 
@@ -171,6 +184,36 @@ def rmse_fixed():
 
 
 @example(atol=0.0)
+def rmse_second_derivatives():
+    """The Function's Hessian, by autograd and by torch.func, against the formula's."""
+    # --8<-- [start:rmse_second_derivatives]
+    torch.manual_seed(0)
+    prediction = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(4, dtype=torch.float64)
+
+    (gradient,) = torch.autograd.grad(RMSE.apply(prediction, target),
+                                      prediction, create_graph=True)
+    by_autograd = torch.stack([
+        torch.autograd.grad(gradient[i], prediction, retain_graph=True)[0]
+        for i in range(4)
+    ])
+    by_func = torch.func.jacrev(torch.func.jacrev(
+        lambda p: RMSE.apply(p, target)))(prediction.detach())
+    formula = torch.func.hessian(
+        lambda p: torch.sqrt(torch.mean((p - target) ** 2)))(prediction.detach())
+
+    for name, hessian in [("autograd", by_autograd), ("torch.func", by_func)]:
+        gap = (hessian - formula).abs().max().item()
+        print(f"Hessian by {name} agrees with the formula's to 1e-12:",
+              gap < 1e-12)
+    inputs = (prediction, target.clone().requires_grad_())
+    print("gradgradcheck:", torch.autograd.gradgradcheck(RMSE.apply, inputs))
+    # --8<-- [end:rmse_second_derivatives]
+    return {"autograd": by_autograd.detach(), "func": by_func, "formula": formula,
+            "prediction": prediction.detach(), "target": target}
+
+
+@example(atol=0.0)
 def rmse_epsilon():
     """sqrt(mean + eps): no NaN, but a floor under the value and a gradient that fades near zero."""
     # --8<-- [start:rmse_epsilon]
@@ -203,10 +246,16 @@ def rmse_epsilon():
 class ClipGradient(torch.autograd.Function):
     """Identity forward; backward clamps the gradient to [-limit, limit]."""
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, x, limit):
-        ctx.limit = limit       # a number, not a tensor: a plain attribute
+    def forward(x, limit):
         return x.view_as(x)     # the same values, as a new tensor of this graph
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, limit = inputs
+        ctx.limit = limit       # a number, not a tensor: a plain attribute
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -320,9 +369,15 @@ def round_gradient():
 class RoundSTE(torch.autograd.Function):
     """Round forward; backward passes the gradient through, as if for x."""
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, x):
+    def forward(x):
         return torch.round(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass                    # nothing to keep: the backward is the identity
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -395,21 +450,23 @@ class CentralDifference(torch.autograd.Function):
     """Forward: f(w). Backward: each dF/dw_i by a central difference."""
 
     @staticmethod
-    def forward(ctx, f, w, step):
-        ctx.f, ctx.step = f, step
-        ctx.save_for_backward(w)
+    def forward(f, w, step):
         return f(w)
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        f, w, step = inputs
+        ctx.f, ctx.step = f, step
+        ctx.save_for_backward(w)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable    # f is a black box
     def backward(ctx, grad_output):
         (w,) = ctx.saved_tensors
-        grad = torch.empty_like(w)
-        for i in range(w.numel()):
-            nudge = torch.zeros_like(w)
-            nudge[i] = ctx.step
-            slope = (ctx.f(w + nudge) - ctx.f(w - nudge)) / (2 * ctx.step)
-            grad[i] = (grad_output * slope).sum()
-        return None, grad, None           # no gradient for f or for the step
+        slopes = []
+        for nudge in ctx.step * torch.eye(w.numel(), dtype=w.dtype):
+            slopes.append((ctx.f(w + nudge) - ctx.f(w - nudge)) / (2 * ctx.step))
+        return None, grad_output * torch.stack(slopes), None   # none for f, step
 # --8<-- [end:black_box]
 
 
@@ -540,12 +597,17 @@ class SPSA(torch.autograd.Function):
     """Forward: f(w). Backward: SPSA, two evaluations for any len(w)."""
 
     @staticmethod
-    def forward(ctx, f, w, c):
-        ctx.f, ctx.c = f, c
-        ctx.save_for_backward(w)
+    def forward(f, w, c):
         return f(w)
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        f, w, c = inputs
+        ctx.f, ctx.c = f, c
+        ctx.save_for_backward(w)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable    # f is a black box
     def backward(ctx, grad_output):
         (w,) = ctx.saved_tensors
         # each entry +1 or -1
@@ -561,22 +623,24 @@ class ForwardDifference(torch.autograd.Function):
     """Forward: f(w). Backward: n forward differences, one per weight."""
 
     @staticmethod
-    def forward(ctx, f, w, step):
-        value = f(w)
-        ctx.f, ctx.step = f, step
-        # the output too goes through save_for_backward, never onto ctx
-        ctx.save_for_backward(w, value)
-        return value
+    def forward(f, w, step):
+        return f(w)
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        f, w, step = inputs
+        ctx.f, ctx.step = f, step
+        # the output too goes through save_for_backward, never onto ctx
+        ctx.save_for_backward(w, output)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable    # f is a black box
     def backward(ctx, grad_output):
         w, value = ctx.saved_tensors
-        grad = torch.empty_like(w)
-        for i in range(w.numel()):
-            nudged = w.clone()
-            nudged[i] += ctx.step
-            grad[i] = (ctx.f(nudged) - value) / ctx.step
-        return None, grad_output * grad, None
+        slopes = []
+        for nudge in ctx.step * torch.eye(w.numel(), dtype=w.dtype):
+            slopes.append((ctx.f(w + nudge) - value) / ctx.step)
+        return None, grad_output * torch.stack(slopes), None
 # --8<-- [end:counting_simulator]
 
 
@@ -662,7 +726,6 @@ class FixedPoint(torch.autograd.Function):
         ctx.save_for_backward(W, output)         # no iterations kept
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_z):
         W, z = ctx.saved_tensors
         s = 1 - z**2                             # tanh' at the fixed point
@@ -700,6 +763,8 @@ def implicit_gradient():
         print(f"dL/d{name}: implicit and unrolled agree to 1e-10:", gap < 1e-10)
     inputs = (x.detach().requires_grad_(), W.detach().requires_grad_())
     print("gradcheck:", torch.autograd.gradcheck(FixedPoint.apply, inputs))
+    print("gradgradcheck:",
+          torch.autograd.gradgradcheck(FixedPoint.apply, inputs))
     # --8<-- [end:implicit_gradient]
     return {"x": x, "W": W, "z": z.detach(), "implicit": implicit,
             "unrolled": (x.grad, W.grad)}
