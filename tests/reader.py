@@ -46,6 +46,17 @@ def doc_pages(language: str | None = "any") -> list[str]:
                   and language in ("any", language_of(p.name)[1]))
 
 
+def older_torch_output(example_id: str, minor: str) -> str:
+    """What an example prints under an older supported torch, as ``make versions WRITE=1``
+    recorded it (the newest torch's record where that release prints the same)."""
+    from snippets.pipeline import versions
+    entry = versions.load(PROJECT_DIR / "snippets" / "records").get(minor, {}).get(example_id)
+    if entry is None:
+        module, name = example_id.split(":")
+        return json.loads((PROJECT_DIR / "snippets" / "records" / f"{module}.json").read_text())["examples"][name]["text"]
+    return entry.record.text if entry.record else entry.error
+
+
 def page_path(src_uri: str) -> str:
     """Where a page lands in the built site: ``a.md`` -> ``a/``, ``index.md`` -> ``''``,
     a translation under its language: ``a.ja.md`` -> ``ja/a/``, ``index.ja.md`` -> ``ja/``."""

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 from claims import claim
+from reader import older_torch_output
 
 from snippets import derivative_recipes as page
 from snippets.pipeline import versions
@@ -25,6 +26,13 @@ def test_stable_formula_under_autograd_depends_on_the_spelling_at_zero():
     at_zero = page.softplus_stable_formula()["at_zero"]
     clamp_at_bound = 0.0 if versions.minor_of(torch.__version__) >= "2.14" else 1.0
     assert at_zero == {"clamp(min=0)": clamp_at_bound, "relu": 0.0, "maximum(x,0)": 0.5}
+
+
+@claim("derivative-recipes.md", "up to torch 2.13 it returned 1 there")
+@pytest.mark.parametrize("minor", ["2.12", "2.13"])
+def test_torch_2_12_and_2_13_print_clamps_gradient_at_zero_as_1(minor):
+    text = older_torch_output("derivative_recipes:softplus_stable_formula", minor)
+    assert "clamp(min=0)  softplus = tensor([  0.6931, 100.0000]), d/dx = tensor([1., 1.])" in text
 
 
 def test_every_spelling_stays_inside_the_subgradients_at_zero():

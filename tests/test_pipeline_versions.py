@@ -80,3 +80,12 @@ def test_the_watch_runs_weekly_on_the_newest_torch_unpinned_and_uploads_a_patch(
     assert "pip install --upgrade torch" in runs and 'make check REPORT="$GITHUB_STEP_SUMMARY"' in runs
     assert "git diff --binary -- snippets/records > records.patch" in runs
     assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in steps)
+
+
+def test_an_example_that_stops_under_an_older_release_says_which_release_it_needs(tmp_path):
+    folder = records_folder(tmp_path, "d/dx = 0.\n")
+    stops = {EXAMPLE.id: Outcome(EXAMPLE, Record(""), error="x.py:3: RuntimeError: no dict inputs")}
+    versions.write_entries(versions.differences(stops, folder), "2.12.1", folder)
+    assert versions.shown_under(EXAMPLE.id, folder) == [
+        ("2.12", "needs torch >= 2.13: x.py:3: RuntimeError: no dict inputs")]
+    assert versions.drift(stops, "2.12.1", folder) == []

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from claims import claim
+from reader import older_torch_output
 from torch import nn
 
 from snippets import training_loop as page
@@ -261,6 +262,15 @@ def test_ramp_against_clamp_differs_only_at_zero_under_torch_2_14():
     assert result["g_both"].tolist() == [0.0, 0.0, 1.0, 0.0, 0.0]
     assert result["at_zero"] == {"clamp(min=0)": 0.0, "Ramp()": 1.0, "where(x > 0)": 0.0,
                                  "torch.relu": 0.0, "maximum(x, 0)": 0.5}
+
+
+@claim("training-loop.md", "Up to torch 2.13, `clamp` gave the gradient 1 at its bounds",
+       "the comparison above printed `same gradients: True`")
+@pytest.mark.parametrize("minor", ["2.12", "2.13"])
+def test_up_to_torch_2_13_ramp_and_clamp_had_the_same_gradients(minor):
+    text = older_torch_output("training_loop:ramp_matches_clamp", minor)
+    assert "same gradients: True" in text
+    assert "d clamp(-0.5, 0.5) / dx: tensor([0., 1., 1., 1., 0.])" in text
 
 
 @claim("training-loop.md", "no hidden input is ever exactly zero here")

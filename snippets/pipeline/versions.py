@@ -2,8 +2,8 @@
 
 The records (``snippets/records/<module>.json``) hold what the newest supported torch prints.
 Where an older supported release prints something else, ``snippets/records/versions.json`` holds
-that output, signed like a record; the page shows it under the newest one ("torch 2.12–2.13
-print"), so a reader on an older torch sees what their copy prints. Only ``make versions
+that output, signed like a record; the page shows it under the newest one ("Under torch
+2.12–2.13"), so a reader on an older torch sees what their copy prints. Only ``make versions
 WRITE=1`` writes that file, from runs under each older release in its own environment
 (``.venvs/torch-X.Y``, made by ``make`` on demand); ``make versions`` checks every older release
 against it and fails on drift, naming the example and the release.
@@ -208,12 +208,18 @@ def shown_under(example_id: str, folder: Path) -> list[tuple[str, str]]:
         entry = older.get(minor, {}).get(example_id)
         if entry is None:
             continue
-        text = entry.record.text if entry.record else f"Error: {entry.error}"
+        text = entry.record.text if entry.record else f"needs torch >= {_first_running(example_id, older)}: {entry.error}"
         if groups and groups[-1][1] == text and OLDER.index(groups[-1][0][-1]) + 1 == OLDER.index(minor):
             groups[-1][0].append(minor)
         else:
             groups.append(([minor], text))
     return [(minors[0] if len(minors) == 1 else f"{minors[0]}–{minors[-1]}", text) for minors, text in groups]
+
+
+def _first_running(example_id: str, older: dict) -> str:
+    """The oldest supported minor release under which an example runs (the newest always does)."""
+    return next(minor for minor in ordered(SUPPORTED)
+                if not (entry := older.get(minor, {}).get(example_id)) or not entry.error)
 
 
 def environment(minor: str, root: Path = PROJECT_DIR / ".venvs") -> Path:

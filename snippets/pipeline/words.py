@@ -47,7 +47,7 @@ WORDS = {
         "table": "| Example | Page | Time (s) | Ran in this build | Result |",
         "yes": "yes", "no_cached": "no (cached)", "records_only": "no (records only)", "not_shown": "not shown",
         "failed": "failed", "drifted_short": "drifted", "matches": "matches its record",
-        "older": "torch {releases} print",
+        "older": "Under torch {releases}",
     },
     "ja": {
         "output": "出力",
