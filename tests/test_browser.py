@@ -292,18 +292,28 @@ def _toggle_scheme(reader) -> str:
     return _scheme(reader)
 
 
-WIDTHS = (1280, 390)
+WIDTHS = (390, 1280)
 
 
-@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("page", doc_pages())
-def test_page_as_a_reader_sees_it(page, width, reader, built_site):
-    reader.page.set_viewport_size({"width": width, "height": 900})
+def test_page_as_a_reader_sees_it(page, reader, built_site):
+    """One load per page, looked at in a 390 px window and then widened to 1280 px (the layout
+    follows the width through CSS media queries and Material's listeners); the search, which
+    leaves its overlay behind, is tried last."""
+    reader.page.set_viewport_size({"width": WIDTHS[0], "height": 900})
     response = reader.open(page_path(page))
     assert response.status == 200, f"{page}: HTTP {response.status}"
     reader.page.evaluate("document.fonts.ready")
-    problems = []
+    problems = _check_language_switch(reader, page)
+    for width in WIDTHS:
+        reader.page.set_viewport_size({"width": width, "height": 900})
+        problems += [f"{width} px: {problem}" for problem in _check_at(reader, page, width, built_site)]
+    problems += reader.problems()  # requests and console errors from loading, toggling and searching
+    assert sorted(set(problems)) == [], f"{page}:\n" + "\n".join(sorted(set(problems)))
 
+
+def _check_at(reader, page, width, built_site) -> list[str]:
+    problems = []
     # Images: every one loaded.
     broken = reader.page.evaluate("""() => [...document.images]
         .filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src'))""")
@@ -315,7 +325,7 @@ def test_page_as_a_reader_sees_it(page, width, reader, built_site):
         problems.append(f"the page is {wide} px wide in a {width} px window")
 
     # Light and dark: the switch changes the scheme; in each, the formulas, blocks and plots are
-    # checked. The choice is remembered, so pages open alternately light and dark.
+    # checked. The choice is remembered, so the widths (and pages) are seen alternately light and dark.
     markdown = (PROJECT_DIR / "docs" / page).read_text(encoding="utf-8")
     first = _scheme(reader)
     for turn in range(2):
@@ -343,9 +353,24 @@ def test_page_as_a_reader_sees_it(page, width, reader, built_site):
     # Search (at 1280 px, where the search field is in the header): a word of this page finds it.
     if width == 1280:
         problems += _check_search(reader, built_site, page)
+    return problems
 
-    problems += reader.problems()  # requests and console errors from loading, toggling and searching
-    assert sorted(set(problems)) == [], f"{page} at {width} px:\n" + "\n".join(sorted(set(problems)))
+
+def _check_language_switch(reader, page) -> list[str]:
+    """The header's language menu links an English page to its translation and back."""
+    english, language = language_of(page)
+    if language is None and not (PROJECT_DIR / "docs" / page.replace(".md", ".ja.md")).exists():
+        return []
+    other, hreflang = (page.replace(".md", ".ja.md"), "ja") if language is None else (english, "en")
+    lang = reader.page.get_attribute("html", "lang")
+    if lang != (language or "en"):
+        return [f"<html lang={lang!r}> on a page in {language or 'en'!r}"]
+    switch = reader.page.locator(f'.md-select a[hreflang="{hreflang}"]')
+    if switch.count() != 1:
+        return [f"no language switch to {hreflang!r} in the header"]
+    href = switch.evaluate("a => a.href")
+    expected = reader.base_url + page_path(other)
+    return [] if href == expected else [f"the language switch leads to {href}, not {expected}"]
 
 
 def _check_search(reader, built_site, page: str) -> list[str]:
@@ -498,21 +523,6 @@ def test_every_page_is_built_and_in_the_sitemap(built_site):
 
 
 # --- The Japanese edition (docs/<page>.ja.md, under /ja/) ---
-
-@pytest.mark.parametrize("page", doc_pages("ja"))
-def test_language_switch_leads_to_the_translation_and_back(page, reader):
-    english = language_of(page)[0]
-    reader.open(page_path(english))
-    switch = reader.page.locator('.md-select a[hreflang="ja"]')
-    assert switch.count() == 1, f"{english}: no language switch to Japanese in the header"
-    assert switch.evaluate("a => a.href") == reader.base_url + page_path(page)
-    assert reader.problems() == []
-    reader.open(page_path(page))  # the switch is a hover menu: follow its link
-    assert reader.page.get_attribute("html", "lang") == "ja"
-    back = reader.page.locator('.md-select a[hreflang="en"]').evaluate("a => a.href")
-    assert back == reader.base_url + page_path(english)
-    assert reader.problems() == []
-
 
 def test_japanese_404_page(reader):
     if not doc_pages("ja"):
