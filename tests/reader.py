@@ -606,3 +606,18 @@ def fresh_python_stderr(code: str) -> str:
                           text=True, timeout=120, env=_reader_env())
     assert done.returncode == 0, done.stderr
     return done.stderr
+
+
+JIT_WARNING = "`torch.jit.script` is deprecated"
+
+
+def assert_first_use_warns_once_unless_filtered(setup: str, first_use: str) -> None:
+    """torch 2.14 prints a FutureWarning that `torch.jit.script` is deprecated, once per process,
+    the first time torch.func loads its forward-mode rules; a page's setup block filters it."""
+    import torch
+    without_filter = fresh_python_stderr(first_use)
+    with_filter = fresh_python_stderr(setup + first_use)
+    if tuple(map(int, torch.__version__.split("+")[0].split(".")[:2])) >= (2, 14):
+        assert "FutureWarning: " + JIT_WARNING in without_filter
+        assert without_filter.count(JIT_WARNING) == 1
+    assert JIT_WARNING not in with_filter and "Warning" not in with_filter

@@ -5,7 +5,7 @@ import torch
 from torch.testing import assert_close
 
 from claims import claim
-from reader import fresh_python_stderr
+from reader import assert_first_use_warns_once_unless_filtered
 from snippets import autograd_grad as page
 from snippets.pipeline.downloads import section_code
 
@@ -226,7 +226,6 @@ def test_complex_chain_rule_uses_the_conjugate_derivative():
                                rtol=1e-6, atol=1e-6)
 
 
-JIT_WARNING = "`torch.jit.script` is deprecated"
 
 
 @claim("autograd-grad.md", "The filter is for torch 2.14, which deprecates `torch.jit.script` and then calls it itself",
@@ -236,9 +235,4 @@ JIT_WARNING = "`torch.jit.script` is deprecated"
 def test_torch_2_14_warns_on_the_first_forward_mode_use_unless_the_setup_filters_it():
     """hessian (jacfwd of jacrev) warns once in torch 2.14."""
     first_use = "import torch\nfrom torch.func import hessian\nhessian(lambda x: (x ** 3).sum())(torch.ones(2))\nhessian(lambda x: x.sin().sum())(torch.ones(2))\n"
-    without_filter = fresh_python_stderr(first_use)
-    with_filter = fresh_python_stderr(SETUP + first_use)
-    if torch.__version__ >= "2.14":
-        assert "FutureWarning: " + JIT_WARNING in without_filter
-        assert without_filter.count(JIT_WARNING) == 1
-    assert JIT_WARNING not in with_filter and "Warning" not in with_filter
+    assert_first_use_warns_once_unless_filtered(SETUP, first_use)

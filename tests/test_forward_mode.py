@@ -6,7 +6,7 @@ import torch
 from torch.autograd import gradcheck
 
 from claims import claim
-from reader import fresh_python_stderr
+from reader import assert_first_use_warns_once_unless_filtered
 from snippets import forward_mode as page
 from snippets.pipeline.downloads import section_code
 
@@ -117,7 +117,6 @@ def test_jacfwd_and_jacrev_work_on_the_swish_function():
     torch.testing.assert_close(page.jacrev(page.Swish.apply)(x), exact)
 
 
-JIT_WARNING = "`torch.jit.script` is deprecated"
 
 
 @claim("forward-mode.md", "The filter is for torch 2.14, which deprecates `torch.jit.script` and then calls it itself",
@@ -127,9 +126,4 @@ JIT_WARNING = "`torch.jit.script` is deprecated"
 def test_torch_2_14_warns_on_the_first_forward_mode_use_unless_the_setup_filters_it():
     """jvp, the first forward-mode use of a page's blocks, warns once in torch 2.14."""
     first_use = "import torch\nfrom torch.func import jvp\njvp(torch.sin, (torch.ones(2),), (torch.ones(2),))\njvp(torch.cos, (torch.ones(2),), (torch.ones(2),))\n"
-    without_filter = fresh_python_stderr(first_use)
-    with_filter = fresh_python_stderr(SETUP + first_use)
-    if torch.__version__ >= "2.14":
-        assert "FutureWarning: " + JIT_WARNING in without_filter
-        assert without_filter.count(JIT_WARNING) == 1
-    assert JIT_WARNING not in with_filter and "Warning" not in with_filter
+    assert_first_use_warns_once_unless_filtered(SETUP, first_use)
