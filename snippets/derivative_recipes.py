@@ -22,7 +22,7 @@ torch.set_printoptions(precision=4, sci_mode=False)
 class StableSoftplus(torch.autograd.Function):
     """log(1 + exp(x)) that neither overflows forward nor gives NaN backward."""
 
-    generate_vmap_rule = True        # torch.vmap runs forward and backward as written
+    generate_vmap_rule = True    # vmap runs forward and backward as written
 
     @staticmethod
     def forward(x):
@@ -199,8 +199,8 @@ def rmse_second_derivatives():
     ])
     by_func = torch.func.jacrev(torch.func.jacrev(
         lambda p: RMSE.apply(p, target)))(prediction.detach())
-    formula = torch.func.hessian(
-        lambda p: torch.sqrt(torch.mean((p - target) ** 2)))(prediction.detach())
+    formula = torch.func.jacrev(torch.func.jacrev(
+        lambda p: torch.sqrt(torch.mean((p - target) ** 2))))(prediction.detach())
 
     for name, hessian in [("autograd", by_autograd), ("torch.func", by_func)]:
         gap = (hessian - formula).abs().max().item()
@@ -465,8 +465,9 @@ class CentralDifference(torch.autograd.Function):
         (w,) = ctx.saved_tensors
         slopes = []
         for nudge in ctx.step * torch.eye(w.numel(), dtype=w.dtype):
-            slopes.append((ctx.f(w + nudge) - ctx.f(w - nudge)) / (2 * ctx.step))
-        return None, grad_output * torch.stack(slopes), None   # none for f, step
+            difference = ctx.f(w + nudge) - ctx.f(w - nudge)
+            slopes.append(difference / (2 * ctx.step))
+        return None, grad_output * torch.stack(slopes), None  # none for f, step
 # --8<-- [end:black_box]
 
 
